@@ -1,0 +1,99 @@
+"""Event communications dashboard: the application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from dashboard.config import ConfigError, load_config
+from dashboard.extensions import csrf, db, login_manager, mail, migrate
+
+__all__ = ["ConfigError", "create_app"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Flask:
+    """Build the app. ``env`` defaults to the process environment (plus ``.env``)."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    if env is None:
+        _load_dotenv()
+        env = os.environ
+    app.config.from_mapping(load_config(env, Path(app.instance_path)))
+    if overrides:
+        app.config.from_mapping(overrides)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_cli(app)
+
+    from dashboard import web
+
+    web.init_app(app)
+
+    from dashboard.dispatch import scheduler
+
+    scheduler.init_app(app)
+    return app
+
+
+def _load_dotenv() -> None:
+    from dotenv import load_dotenv
+
+    load_dotenv(ROOT / ".env", override=False)
+
+
+def _init_extensions(app: Flask) -> None:
+    from dashboard import database, models  # noqa: F401  (every table on the metadata)
+
+    db.init_app(app)
+    database.configure_engine_events()
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
+    csrf.init_app(app)
+    mail.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+
+    from dashboard.auth import loaders
+
+    loaders.register(login_manager)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from dashboard.admin.routes import bp as admin_bp
+    from dashboard.api import bp as api_bp
+    from dashboard.auth.routes import bp as auth_bp
+    from dashboard.dispatch.routes import bp as dispatch_bp
+    from dashboard.events.public import bp as public_bp
+    from dashboard.events.routes import bp as events_bp
+    from dashboard.messages.routes import bp as messages_bp
+
+    for bp in (auth_bp, events_bp, public_bp, messages_bp, dispatch_bp, admin_bp):
+        app.register_blueprint(bp)
+    app.register_blueprint(api_bp, url_prefix="/api")
+    csrf.exempt(api_bp)  # the API authenticates each call (token or session + JSON); see api/__init__.py
+
+
+def _register_cli(app: Flask) -> None:
+    from dashboard.admin.cli import register as register_admin
+    from dashboard.auth.cli import register as register_auth
+    from dashboard.dispatch.cli import register as register_dispatch
+    from dashboard.events.cli import register as register_events
+
+    for register in (register_auth, register_events, register_dispatch, register_admin):
+        register(app)

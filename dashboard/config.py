@@ -1,0 +1,168 @@
+"""Settings read from the environment and validated once, at start-up.
+
+Every problem is raised as ``ConfigError`` with one human sentence, so that
+``wsgi.py`` can print a single clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+ENVIRONMENTS = ("development", "testing", "production")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+def parse_bool(name: str, raw: str | None, default: bool) -> bool:
+    """Strict boolean: 1/true/yes/on or 0/false/no/off; anything else is an error."""
+    if raw is None or raw.strip() == "":
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(
+        f"{name}={raw!r} is not a boolean; use one of 1/true/yes/on or 0/false/no/off"
+    )
+
+
+def parse_int(name: str, raw: str | None, default: int | None, minimum: int = 0) -> int | None:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def parse_float(name: str, raw: str | None, default: float | None, minimum: float = 0.0):
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _database_url(raw: str | None, instance_path: Path) -> str:
+    if not raw:
+        return f"sqlite:///{instance_path / 'dashboard.sqlite3'}"
+    if raw.startswith("postgres://"):  # Heroku-style alias
+        raw = "postgresql://" + raw.removeprefix("postgres://")
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(
+            f"DATABASE_URL={raw!r} is not a database URL "
+            "(expected e.g. sqlite:///path/app.db or postgresql+psycopg://user:pw@host/db)"
+        ) from None
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"DATABASE_URL uses {backend!r}; only sqlite and postgresql are supported")
+    if backend == "postgresql" and url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return url.render_as_string(hide_password=False)
+
+
+def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
+    """Build the Flask config mapping from ``env``; raise ConfigError on bad input."""
+    app_env = (env.get("APP_ENV") or "production").strip().lower()
+    if app_env not in ENVIRONMENTS:
+        raise ConfigError(f"APP_ENV={app_env!r} must be one of {', '.join(ENVIRONMENTS)}")
+
+    secret = env.get("SECRET_KEY", "").strip()
+    if not secret:
+        if app_env == "production":
+            raise ConfigError(
+                "SECRET_KEY is not set; generate one with "
+                "`python -c 'import secrets; print(secrets.token_hex(32))'`"
+            )
+        secret = _development_secret(instance_path)
+
+    mail_server = env.get("MAIL_SERVER", "").strip() or None
+    transport = (env.get("MAIL_TRANSPORT") or ("smtp" if mail_server else "log")).strip().lower()
+    if transport not in ("smtp", "log"):
+        raise ConfigError(f"MAIL_TRANSPORT={transport!r} must be 'smtp' or 'log'")
+    if transport == "smtp" and not mail_server:
+        raise ConfigError("MAIL_TRANSPORT=smtp needs MAIL_SERVER")
+    use_tls = parse_bool("MAIL_USE_TLS", env.get("MAIL_USE_TLS"), False)
+    use_ssl = parse_bool("MAIL_USE_SSL", env.get("MAIL_USE_SSL"), False)
+    if use_tls and use_ssl:
+        raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL cannot both be on")
+
+    base_url = (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").strip().rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"PUBLIC_BASE_URL={base_url!r} must start with http:// or https://")
+
+    return {
+        "APP_ENV": app_env,
+        "TESTING": app_env == "testing",
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": _database_url(env.get("DATABASE_URL"), instance_path),
+        "MAIL_SERVER": mail_server or "localhost",
+        "MAIL_PORT": parse_int("MAIL_PORT", env.get("MAIL_PORT"), 465 if use_ssl else 25, 1),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": use_tls,
+        "MAIL_USE_SSL": use_ssl,
+        "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER") or "Event Dashboard <noreply@localhost>",
+        "MAIL_TRANSPORT": transport,
+        "MAIL_TIMEOUT_SECONDS": parse_float("MAIL_TIMEOUT_SECONDS", env.get("MAIL_TIMEOUT_SECONDS"), 30.0, 0.1),
+        "DISPATCH_DRY_RUN": parse_bool("DISPATCH_DRY_RUN", env.get("DISPATCH_DRY_RUN"), False),
+        "SCHEDULER_ENABLED": parse_bool(
+            "SCHEDULER_ENABLED", env.get("SCHEDULER_ENABLED"), app_env != "testing"
+        ),
+        "SCHEDULER_POLL_SECONDS": parse_float(
+            "SCHEDULER_POLL_SECONDS", env.get("SCHEDULER_POLL_SECONDS"), 15.0, 0.1
+        ),
+        "DISPATCH_MAX_ATTEMPTS": parse_int("DISPATCH_MAX_ATTEMPTS", env.get("DISPATCH_MAX_ATTEMPTS"), 5, 1),
+        "DISPATCH_RETRY_BASE_SECONDS": parse_float(
+            "DISPATCH_RETRY_BASE_SECONDS", env.get("DISPATCH_RETRY_BASE_SECONDS"), 60.0, 0.0
+        ),
+        "DISPATCH_CONCURRENCY": parse_int("DISPATCH_CONCURRENCY", env.get("DISPATCH_CONCURRENCY"), 4, 1),
+        "DISPATCH_RATE_PER_SECOND": parse_float(
+            "DISPATCH_RATE_PER_SECOND", env.get("DISPATCH_RATE_PER_SECOND"), None, 0.001
+        ),
+        "DISPATCH_COMMIT_EVERY": parse_int("DISPATCH_COMMIT_EVERY", env.get("DISPATCH_COMMIT_EVERY"), 50, 1),
+        "LOG_RETENTION_DAYS": parse_int("LOG_RETENTION_DAYS", env.get("LOG_RETENTION_DAYS"), 180, 1),
+        "STATS_TOKEN": env.get("STATS_TOKEN") or None,
+        "PUBLIC_BASE_URL": base_url,
+        "SQLITE_BUSY_TIMEOUT_MS": parse_int("SQLITE_BUSY_TIMEOUT_MS", env.get("SQLITE_BUSY_TIMEOUT_MS"), 15000, 0),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
+    }
+
+
+def _development_secret(instance_path: Path) -> str:
+    """Development only: a random key kept in instance/, never a constant."""
+    path = instance_path / "dev_secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    return key
+
+
+def environ() -> dict[str, str]:
+    return dict(os.environ)

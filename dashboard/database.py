@@ -1,0 +1,38 @@
+"""Engine-level settings: SQLite gets WAL, a busy timeout and foreign keys on every connection."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from flask import current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+_configured = False
+
+
+def configure_engine_events() -> None:
+    global _configured
+    if _configured:
+        return
+    _configured = True
+
+    @event.listens_for(Engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        if not isinstance(dbapi_connection, sqlite3.Connection):
+            return
+        timeout = 15000
+        if has_app_context():
+            timeout = int(current_app.config.get("SQLITE_BUSY_TIMEOUT_MS", timeout))
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={timeout}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def is_sqlite() -> bool:
+    from dashboard.extensions import db
+
+    return db.engine.dialect.name == "sqlite"

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dashboard.auth.models import User
+from dashboard.db_types import UTCDateTime, enum_column, utcnow
+from dashboard.events.models import Guest
+from dashboard.extensions import db
+from dashboard.messages.models import Message
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class ErrorKind(enum.StrEnum):
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+
+
+class BatchTrigger(enum.StrEnum):
+    SCHEDULE = "schedule"
+    SEND_NOW = "send_now"
+    RETRY = "retry"  # automatic retry of transient failures
+    RETRY_FAILED = "retry_failed"  # manual "retry failed"
+    RESUME = "resume"  # after an interrupted batch or an outage
+    SEND_ONE = "send_one"
+
+    @property
+    def label(self) -> str:
+        return {
+            "schedule": "Scheduled send",
+            "send_now": "Send now",
+            "retry": "Automatic retry",
+            "retry_failed": "Retry failed",
+            "resume": "Resume",
+            "send_one": "Single re-send",
+        }[self.value]
+
+
+class BatchStatus(enum.StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    COMPLETED_WITH_FAILURES = "completed_with_failures"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+class Outcome(enum.StrEnum):
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DRY_RUN = "dry_run"
+
+
+class Delivery(db.Model):
+    """The one fact "did this guest get this message": unique per (message, guest)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("message_id", "guest_id"),
+        sa.Index("ix_deliveries_message_id_status", "message_id", "status"),
+        sa.Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"))
+    guest_id: Mapped[int] = mapped_column(sa.ForeignKey("guests.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(sa.String(254), default="")
+    status: Mapped[DeliveryStatus] = mapped_column(
+        enum_column(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PENDING
+    )
+    dry_run: Mapped[bool] = mapped_column(default=False)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text())
+    error_kind: Mapped[ErrorKind | None] = mapped_column(enum_column(ErrorKind, "error_kind"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(255))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    message: Mapped[Message] = relationship()
+    guest: Mapped[Guest] = relationship()
+
+
+class Batch(db.Model):
+    """One run over a message's recipients. ``owner`` + ``heartbeat_at`` form its lease."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        sa.Index("ix_batches_message_id_id", "message_id", "id"),
+        sa.Index("ix_batches_status_heartbeat_at", "status", "heartbeat_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"))
+    trigger: Mapped[BatchTrigger] = mapped_column(enum_column(BatchTrigger, "batch_trigger"))
+    initiated_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    initiated_label: Mapped[str] = mapped_column(sa.String(254), default="scheduler")
+    status: Mapped[BatchStatus] = mapped_column(
+        enum_column(BatchStatus, "batch_status"), default=BatchStatus.RUNNING
+    )
+    dry_run: Mapped[bool] = mapped_column(default=False)
+    total: Mapped[int] = mapped_column(default=0)
+    sent: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+    owner: Mapped[str | None] = mapped_column(sa.String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(sa.Text())
+
+    message: Mapped[Message] = relationship()
+    initiated_by: Mapped[User | None] = relationship()
+
+
+class BatchEntry(db.Model):
+    """What one batch did to one delivery: unique on (batch, delivery) and nowhere else (seed 001)."""
+
+    __tablename__ = "batch_entries"
+    __table_args__ = (
+        sa.UniqueConstraint("batch_id", "delivery_id"),
+        sa.Index("ix_batch_entries_batch_id_outcome_id", "batch_id", "outcome", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(sa.ForeignKey("batches.id", ondelete="CASCADE"))
+    delivery_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    outcome: Mapped[Outcome] = mapped_column(enum_column(Outcome, "entry_outcome"))
+    reason: Mapped[str | None] = mapped_column(sa.Text())
+    error_kind: Mapped[ErrorKind | None] = mapped_column(enum_column(ErrorKind, "entry_error_kind"))
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    batch: Mapped[Batch] = relationship()
+    delivery: Mapped[Delivery] = relationship()
+
+
+class SchedulerPoll(db.Model):
+    """Last poll of each scheduler process, for /healthz and stats."""
+
+    __tablename__ = "scheduler_polls"
+
+    name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    last_poll_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(sa.Text())

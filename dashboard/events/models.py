@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dashboard.auth.models import User
+from dashboard.db_types import UTCDateTime, enum_column, utcnow
+from dashboard.extensions import db
+
+
+class Role(enum.StrEnum):
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    OWNER = "owner"
+
+    @property
+    def rank(self) -> int:
+        return {"viewer": 1, "editor": 2, "owner": 3}[self.value]
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+class RsvpStatus(enum.StrEnum):
+    ATTENDING = "attending"
+    PENDING = "pending"
+    DECLINED = "declined"
+    MAYBE = "maybe"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class Event(db.Model):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    venue: Mapped[str] = mapped_column(sa.String(300), default="")
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    collaborators: Mapped[list[Collaborator]] = relationship(
+        back_populates="event", cascade="all, delete-orphan"
+    )
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def starts_local(self) -> datetime:
+        return self.starts_at.astimezone(self.tz)
+
+
+class Collaborator(db.Model):
+    __tablename__ = "collaborators"
+    __table_args__ = (sa.UniqueConstraint("event_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[Role] = mapped_column(enum_column(Role, "collaborator_role"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    event: Mapped[Event] = relationship(back_populates="collaborators")
+    user: Mapped[User] = relationship()
+
+
+class Guest(db.Model):
+    """A guest of one event. ``email_key`` is the lower-cased address that makes it unique."""
+
+    __tablename__ = "guests"
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "email_key"),
+        sa.Index("ix_guests_event_id_rsvp_status", "event_id", "rsvp_status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    email: Mapped[str] = mapped_column(sa.String(254))
+    email_key: Mapped[str] = mapped_column(sa.String(254))
+    rsvp_status: Mapped[RsvpStatus] = mapped_column(
+        enum_column(RsvpStatus, "rsvp_status"), default=RsvpStatus.PENDING
+    )
+    token: Mapped[str] = mapped_column(
+        sa.String(64), unique=True, default=lambda: secrets.token_urlsafe(24)
+    )
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    event: Mapped[Event] = relationship()
+
+    @staticmethod
+    def key_for(email: str) -> str:
+        return email.strip().lower()
+
+    @property
+    def unsubscribed(self) -> bool:
+        return self.unsubscribed_at is not None

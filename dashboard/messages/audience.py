@@ -1,0 +1,77 @@
+"""Who a message reaches. The live count, the preview and dispatch all use these functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dashboard.events.models import Guest, RsvpStatus
+from dashboard.messages.models import Audience
+
+REASON_UNSUBSCRIBED = "unsubscribed"
+REASON_NO_ADDRESS = "no usable e-mail address"
+
+
+def in_audience(audience: Audience | str) -> sa.ColumnElement[bool]:
+    audience = Audience(audience)
+    if audience is Audience.EVERYONE:
+        return sa.true()
+    return Guest.rsvp_status == RsvpStatus(audience.value)
+
+
+def has_usable_address() -> sa.ColumnElement[bool]:
+    return sa.and_(Guest.email.like("%_@_%"), ~Guest.email.contains(" "))
+
+
+def receivable() -> sa.ColumnElement[bool]:
+    return sa.and_(Guest.unsubscribed_at.is_(None), has_usable_address())
+
+
+def skip_reason() -> sa.Case[str]:
+    """SQL CASE giving the skip reason for a guest, or NULL when the guest can receive."""
+    return sa.case(
+        (Guest.unsubscribed_at.is_not(None), sa.literal(REASON_UNSUBSCRIBED)),
+        (~has_usable_address(), sa.literal(REASON_NO_ADDRESS)),
+        else_=sa.null(),
+    )
+
+
+def audience_guests(event_id: int, audience: Audience | str) -> sa.Select[tuple[Guest]]:
+    return sa.select(Guest).where(Guest.event_id == event_id, in_audience(audience))
+
+
+@dataclass(frozen=True)
+class RecipientCount:
+    audience: Audience
+    in_audience: int
+    will_receive: int
+    unsubscribed: int
+    no_address: int
+
+    @property
+    def left_out(self) -> int:
+        return self.in_audience - self.will_receive
+
+
+def count_recipients(session: Session, event_id: int, audience: Audience | str) -> RecipientCount:
+    """One aggregate query over the (event_id, rsvp_status) index."""
+    audience = Audience(audience)
+    unsub = Guest.unsubscribed_at.is_not(None)
+    row = session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count().filter(receivable()),
+            sa.func.count().filter(unsub),
+            sa.func.count().filter(sa.and_(~unsub, ~has_usable_address())),
+        ).where(Guest.event_id == event_id, in_audience(audience))
+    ).one()
+    return RecipientCount(audience, row[0], row[1], row[2], row[3])
+
+
+def sample_guest(session: Session, event_id: int, audience: Audience | str) -> Guest | None:
+    """A real guest who would receive the message, for the preview."""
+    return session.scalar(
+        audience_guests(event_id, audience).where(receivable()).order_by(Guest.id).limit(1)
+    )

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dashboard.auth.models import User
+from dashboard.db_types import UTCDateTime, enum_column, utcnow
+from dashboard.events.models import Event
+from dashboard.extensions import db
+
+
+class Audience(enum.StrEnum):
+    EVERYONE = "everyone"
+    ATTENDING = "attending"
+    PENDING = "pending"
+    DECLINED = "declined"
+    MAYBE = "maybe"
+
+    @property
+    def label(self) -> str:
+        return {"everyone": "Everyone"}.get(self.value, f"{self.value.capitalize()} guests")
+
+
+class Channel(enum.StrEnum):
+    EMAIL = "email"
+
+    @property
+    def label(self) -> str:
+        return {"email": "E-mail"}[self.value]
+
+
+class MessageKind(enum.StrEnum):
+    CUSTOM = "custom"
+    REMINDER_7D = "reminder_7d"
+    REMINDER_3D = "reminder_3d"
+    REMINDER_1D = "reminder_1d"
+    REMINDER_DAY_OF = "reminder_day_of"
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS[self]
+
+
+KIND_LABELS = {
+    MessageKind.CUSTOM: "Custom message",
+    MessageKind.REMINDER_7D: "7-day reminder",
+    MessageKind.REMINDER_3D: "3-day last call",
+    MessageKind.REMINDER_1D: "1-day reminder",
+    MessageKind.REMINDER_DAY_OF: "Day-of reminder",
+}
+
+
+class MessageStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    SENT_WITH_FAILURES = "sent_with_failures"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+EDITABLE = frozenset({MessageStatus.DRAFT, MessageStatus.SCHEDULED})
+FINISHED = frozenset({MessageStatus.SENT, MessageStatus.SENT_WITH_FAILURES, MessageStatus.FAILED})
+
+#: The only legal moves; everything else is refused by ``transition``.
+TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
+    MessageStatus.DRAFT: frozenset({MessageStatus.SCHEDULED, MessageStatus.SENDING, MessageStatus.CANCELLED}),
+    MessageStatus.SCHEDULED: frozenset(
+        {MessageStatus.DRAFT, MessageStatus.SENDING, MessageStatus.CANCELLED}
+    ),
+    MessageStatus.SENDING: frozenset(
+        {MessageStatus.SENT, MessageStatus.SENT_WITH_FAILURES, MessageStatus.FAILED}
+    ),
+    # A manual retry of failed recipients re-opens a finished message.
+    MessageStatus.SENT_WITH_FAILURES: frozenset({MessageStatus.SENDING}),
+    MessageStatus.FAILED: frozenset({MessageStatus.SENDING}),
+    MessageStatus.SENT: frozenset({MessageStatus.SENDING}),
+    MessageStatus.CANCELLED: frozenset(),
+}
+
+
+class IllegalTransition(Exception):
+    """A status change the state machine refuses; maps to HTTP 409."""
+
+    def __init__(self, current: MessageStatus, target: MessageStatus, message: str | None = None):
+        self.current = current
+        self.target = target
+        super().__init__(
+            message
+            or f"This message is {current.label.lower()} and can no longer be "
+            f"{_verb(target)}. Only drafts and scheduled messages can be changed."
+        )
+
+
+def _verb(target: MessageStatus) -> str:
+    return {
+        MessageStatus.CANCELLED: "cancelled",
+        MessageStatus.SENDING: "sent",
+        MessageStatus.SCHEDULED: "scheduled",
+        MessageStatus.DRAFT: "edited",
+    }.get(target, f"moved to {target.label.lower()}")
+
+
+def check_transition(current: MessageStatus, target: MessageStatus) -> None:
+    if target not in TRANSITIONS[current]:
+        raise IllegalTransition(current, target)
+
+
+class Message(db.Model):
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.Index(
+            "ix_messages_due",
+            "send_at",
+            sqlite_where=sa.text("status = 'scheduled'"),
+            postgresql_where=sa.text("status = 'scheduled'"),
+        ),
+        sa.Index("ix_messages_event_id_status", "event_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
+    kind: Mapped[MessageKind] = mapped_column(
+        enum_column(MessageKind, "message_kind"), default=MessageKind.CUSTOM
+    )
+    audience: Mapped[Audience] = mapped_column(enum_column(Audience, "message_audience"))
+    channel: Mapped[Channel] = mapped_column(
+        enum_column(Channel, "message_channel"), default=Channel.EMAIL
+    )
+    subject: Mapped[str] = mapped_column(sa.String(300))
+    body: Mapped[str] = mapped_column(sa.Text())
+    status: Mapped[MessageStatus] = mapped_column(
+        enum_column(MessageStatus, "message_status"), default=MessageStatus.DRAFT
+    )
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Set by dispatch when the mail server was unreachable: no new batch before this time.
+    resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    event: Mapped[Event] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+    @property
+    def label(self) -> str:
+        return self.kind.label
+
+    @property
+    def editable(self) -> bool:
+        return self.status in EDITABLE
+
+    def transition(self, target: MessageStatus) -> None:
+        """Move to ``target`` or raise IllegalTransition. The one place status is assigned."""
+        check_transition(self.status, target)
+        self.status = target

@@ -1,0 +1,78 @@
+"""Placeholder substitution: plain text replacement, never template execution.
+
+A template is split once into literal parts and placeholder names, so rendering
+10,000 recipients costs one join each, and a value that itself contains ``{{``
+(a guest called ``{{venue}}``) is inserted as-is, never re-scanned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+PLACEHOLDERS: tuple[str, ...] = (
+    "guest_name",
+    "event_name",
+    "event_date",
+    "venue",
+    "rsvp_link",
+    "unsubscribe_link",
+)
+PATTERN = re.compile(r"\{\{\s*([^{}\s]*)\s*\}\}")
+
+
+class PlaceholderError(ValueError):
+    def __init__(self, unknown: list[str]):
+        self.unknown = unknown
+        names = ", ".join("{{" + name + "}}" for name in unknown)
+        valid = ", ".join("{{" + name + "}}" for name in PLACEHOLDERS)
+        super().__init__(f"Unknown placeholder {names}. Valid placeholders: {valid}.")
+
+
+def unknown_placeholders(text: str) -> list[str]:
+    seen: list[str] = []
+    for match in PATTERN.finditer(text):
+        name = match.group(1)
+        if name not in PLACEHOLDERS and name not in seen:
+            seen.append(name)
+    return seen
+
+
+def validate(text: str) -> None:
+    unknown = unknown_placeholders(text)
+    if unknown:
+        raise PlaceholderError(unknown)
+
+
+@dataclass(frozen=True)
+class Template:
+    """Literal parts interleaved with placeholder names: parts[0] name0 parts[1] name1 ..."""
+
+    parts: tuple[str, ...]
+    names: tuple[str, ...]
+
+    def render(self, values: Mapping[str, str]) -> str:
+        out = [self.parts[0]]
+        for name, literal in zip(self.names, self.parts[1:], strict=True):
+            out.append(values.get(name, "{{" + name + "}}"))
+            out.append(literal)
+        return "".join(out)
+
+
+@lru_cache(maxsize=256)
+def compile_template(text: str) -> Template:
+    parts: list[str] = []
+    names: list[str] = []
+    position = 0
+    for match in PATTERN.finditer(text):
+        parts.append(text[position : match.start()])
+        names.append(match.group(1))
+        position = match.end()
+    parts.append(text[position:])
+    return Template(tuple(parts), tuple(names))
+
+
+def render(text: str, values: Mapping[str, str]) -> str:
+    return compile_template(text).render(values)

@@ -1,0 +1,19 @@
+"""Every model, imported in one place so Alembic and the drift test see the whole schema."""
+
+from dashboard.auth.models import ApiToken, User
+from dashboard.dispatch.models import Batch, BatchEntry, Delivery, SchedulerPoll
+from dashboard.events.models import Collaborator, Event, Guest
+from dashboard.messages.models import Message
+
+__all__ = [
+    "ApiToken",
+    "Batch",
+    "BatchEntry",
+    "Collaborator",
+    "Delivery",
+    "Event",
+    "Guest",
+    "Message",
+    "SchedulerPoll",
+    "User",
+]

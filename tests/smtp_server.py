@@ -1,0 +1,91 @@
+"""A real SMTP server on loopback (aiosmtpd) that records what it receives.
+
+``rules`` let a test make the server answer some recipients with 4xx/5xx, and
+``stop()``/``start()`` simulate an outage on the same port.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+@dataclass
+class Recorder:
+    """aiosmtpd handler. ``rules`` maps a substring of the recipient to an SMTP reply."""
+
+    received: list[Received] = field(default_factory=list)
+    rules: dict[str, str] = field(default_factory=dict)
+    data_reply: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        for needle, reply in self.rules.items():
+            if needle in address:
+                return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.data_reply:
+            return self.data_reply
+        with self.lock:
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 Message accepted for delivery"
+
+
+class SMTPServer:
+    def __init__(self, port: int | None = None):
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.handler = Recorder()
+        self._controller: Controller | None = None
+
+    def start(self) -> SMTPServer:
+        self._controller = Controller(
+            self.handler, hostname=self.host, port=self.port, data_size_limit=50 * 1024 * 1024
+        )
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+    def recipients(self) -> list[str]:
+        return [rcpt for item in self.received for rcpt in item.rcpt_tos]
+
+    def messages_to(self, address: str) -> list[EmailMessage]:
+        return [item.message for item in self.received if address in item.rcpt_tos]
+
+    def config(self) -> dict[str, str]:
+        """Environment for the app to send through this server."""
+        return {"MAIL_SERVER": self.host, "MAIL_PORT": str(self.port), "MAIL_TRANSPORT": "smtp"}
