@@ -124,6 +124,12 @@ class Message(db.Model):
             postgresql_where=sa.text("status = 'scheduled'"),
         ),
         sa.Index("ix_messages_event_id_status", "event_id", "status"),
+        sa.Index(
+            "ix_messages_in_flight",
+            "resume_at",
+            sqlite_where=sa.text("status = 'sending'"),
+            postgresql_where=sa.text("status = 'sending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -143,6 +149,9 @@ class Message(db.Model):
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Set by dispatch when the mail server was unreachable: no new batch before this time.
     resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The dispatcher process holding this message, and its last sign of life (the lease).
+    dispatch_owner: Mapped[str | None] = mapped_column(sa.String(100))
+    dispatch_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 11:16:38.651870
+Create Date: 2026-11-23 11:19:44.051833
 
 """
 from alembic import op
@@ -107,6 +107,8 @@ def upgrade():
     sa.Column('status', sa.Enum('draft', 'scheduled', 'sending', 'sent', 'sent_with_failures', 'failed', 'cancelled', name='message_status', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('send_at', sa.DateTime(), nullable=True),
     sa.Column('resume_at', sa.DateTime(), nullable=True),
+    sa.Column('dispatch_owner', sa.String(length=100), nullable=True),
+    sa.Column('dispatch_heartbeat_at', sa.DateTime(), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
@@ -118,6 +120,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_messages_created_by_id'), ['created_by_id'], unique=False)
         batch_op.create_index('ix_messages_due', ['send_at'], unique=False, sqlite_where=sa.text("status = 'scheduled'"), postgresql_where=sa.text("status = 'scheduled'"))
         batch_op.create_index('ix_messages_event_id_status', ['event_id', 'status'], unique=False)
+        batch_op.create_index('ix_messages_in_flight', ['resume_at'], unique=False, sqlite_where=sa.text("status = 'sending'"), postgresql_where=sa.text("status = 'sending'"))
 
     op.create_table('batches',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -210,6 +213,7 @@ def downgrade():
 
     op.drop_table('batches')
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_in_flight', sqlite_where=sa.text("status = 'sending'"), postgresql_where=sa.text("status = 'sending'"))
         batch_op.drop_index('ix_messages_event_id_status')
         batch_op.drop_index('ix_messages_due', sqlite_where=sa.text("status = 'scheduled'"), postgresql_where=sa.text("status = 'scheduled'"))
         batch_op.drop_index(batch_op.f('ix_messages_created_by_id'))
