@@ -142,6 +142,9 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
             "DISPATCH_RATE_PER_SECOND", env.get("DISPATCH_RATE_PER_SECOND"), None, 0.001
         ),
         "DISPATCH_COMMIT_EVERY": parse_int("DISPATCH_COMMIT_EVERY", env.get("DISPATCH_COMMIT_EVERY"), 50, 1),
+        "DISPATCH_LEASE_SECONDS": parse_float(
+            "DISPATCH_LEASE_SECONDS", env.get("DISPATCH_LEASE_SECONDS"), None, 1.0
+        ),
         "LOG_RETENTION_DAYS": parse_int("LOG_RETENTION_DAYS", env.get("LOG_RETENTION_DAYS"), 180, 1),
         "STATS_TOKEN": env.get("STATS_TOKEN") or None,
         "PUBLIC_BASE_URL": base_url,

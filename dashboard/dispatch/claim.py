@@ -76,7 +76,9 @@ def claim_due(session: Session, message_id: int, owner: str, now: datetime) -> b
     return result.rowcount == 1
 
 
-def claim_in_flight(session: Session, message_id: int, owner: str, now: datetime, lease: timedelta) -> bool:
+def claim_in_flight(
+    session: Session, message_id: int, owner: str, now: datetime, lease: timedelta
+) -> bool:
     """Take the lease of a message in ``sending`` that nobody holds (or whose holder went quiet)."""
     result = session.execute(
         sa.update(Message)

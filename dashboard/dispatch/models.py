@@ -76,7 +76,9 @@ class Delivery(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"))
-    guest_id: Mapped[int] = mapped_column(sa.ForeignKey("guests.id", ondelete="CASCADE"), index=True)
+    guest_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("guests.id", ondelete="CASCADE"), index=True
+    )
     email: Mapped[str] = mapped_column(sa.String(254), default="")
     status: Mapped[DeliveryStatus] = mapped_column(
         enum_column(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PENDING

@@ -1,0 +1,803 @@
+"""The dispatcher: turns a claimed message into one e-mail per recipient and records every outcome.
+
+The shape of a batch (seeds 000, 001, 003):
+
+1. Resolve the audience into ``deliveries`` rows (one per message and guest, unique) with
+   one INSERT ... SELECT; guests who cannot receive become ``skipped`` with the reason.
+2. Walk the deliveries that still need sending in id order, ``commit_every`` at a time:
+   render, send over the pool, then record each recipient's outcome, the batch
+   counters (atomic increments) and the lease heartbeat in one commit. A delivery is
+   marked sent only after the transport accepted it. A hard crash can therefore
+   repeat at most the one group that was sent but not yet committed.
+3. Finish in a clean transaction (rollback first, then UPDATE statements by id), so
+   the state of a failed recipient can never stop the batch from being finalized.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dashboard.auth.models import User
+from dashboard.db_types import UTCDateTime, utcnow
+from dashboard.dispatch import claim
+from dashboard.dispatch.mime import MessageBuilder
+from dashboard.dispatch.models import (
+    Batch,
+    BatchEntry,
+    BatchStatus,
+    BatchTrigger,
+    Delivery,
+    DeliveryStatus,
+    ErrorKind,
+    Outcome,
+    SchedulerPoll,
+)
+from dashboard.dispatch.pool import SenderPool
+from dashboard.dispatch.settings import DispatchSettings
+from dashboard.dispatch.transports import OutgoingEmail, SendResult, Transport, Unreachable
+from dashboard.errors import Conflict
+from dashboard.events.models import Event, Guest
+from dashboard.messages.audience import REASON_UNSUBSCRIBED, in_audience, skip_reason
+from dashboard.messages.models import (
+    FINISHED,
+    Message,
+    MessageStatus,
+    check_transition,
+)
+from dashboard.messages.rendering import MessageRenderer
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def retryable(max_attempts: int, as_of: datetime | None = None) -> sa.ColumnElement[bool]:
+    """A transient failure still under the attempts cap (the cap lives in SQL, invariant 8)."""
+    clause = sa.and_(
+        Delivery.status == DeliveryStatus.FAILED,
+        Delivery.error_kind == ErrorKind.TRANSIENT,
+        Delivery.attempts < max_attempts,
+        Delivery.next_attempt_at.is_not(None),
+    )
+    if as_of is not None:
+        clause = sa.and_(clause, Delivery.next_attempt_at <= as_of)
+    return clause
+
+
+def needs_sending(max_attempts: int, as_of: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(Delivery.status == DeliveryStatus.PENDING, retryable(max_attempts, as_of))
+
+
+@dataclass
+class Skip:
+    reason: str
+
+
+@dataclass
+class PollReport:
+    recovered: int = 0
+    batches: list[int] = field(default_factory=list)
+
+
+class Dispatcher:
+    """One dispatcher per process (or per CLI run). Only its thread touches the session."""
+
+    def __init__(
+        self,
+        session: Session,
+        settings: DispatchSettings,
+        make_transport: Callable[[], Transport],
+        owner: str,
+        clock: Clock = utcnow,
+    ):
+        self.session = session
+        self.settings = settings
+        self.make_transport = make_transport
+        self.owner = owner
+        self.clock = clock
+
+    # --- the poll ----------------------------------------------------------------------
+
+    def poll(self, limit: int = 20) -> PollReport:
+        """One pass: record the poll, recover stale batches, claim and send due work."""
+        report = PollReport()
+        self.record_poll()
+        report.recovered = self.recover()
+        now = self.clock()
+        due = self.session.scalars(
+            sa.select(Message.id)
+            .where(Message.status == MessageStatus.SCHEDULED, Message.send_at <= now)
+            .order_by(Message.send_at, Message.id)
+            .limit(limit)
+        ).all()
+        for message_id in due:
+            if claim.claim_due(self.session, message_id, self.owner, now):
+                batch = self._new_batch(message_id, BatchTrigger.SCHEDULE, now)
+                self.session.commit()
+                self.run(message_id, batch.id)
+                report.batches.append(batch.id)
+            else:
+                self.session.rollback()
+        for message_id in self._in_flight(limit):
+            batch_id = self.take_over(message_id)
+            if batch_id is not None:
+                self.run(message_id, batch_id)
+                report.batches.append(batch_id)
+        return report
+
+    def record_poll(self, error: str | None = None) -> None:
+        now = self.clock()
+        updated = self.session.execute(
+            sa.update(SchedulerPoll)
+            .where(SchedulerPoll.name == self.owner)
+            .values(last_poll_at=now, last_error=error)
+        ).rowcount
+        if not updated:
+            self.session.add(SchedulerPoll(name=self.owner, last_poll_at=now, last_error=error))
+        self.session.commit()
+
+    def _in_flight(self, limit: int) -> list[int]:
+        now = self.clock()
+        return list(
+            self.session.scalars(
+                sa.select(Message.id)
+                .where(
+                    Message.status == MessageStatus.SENDING,
+                    sa.or_(Message.resume_at.is_(None), Message.resume_at <= now),
+                    sa.or_(
+                        Message.dispatch_owner.is_(None),
+                        Message.dispatch_heartbeat_at < now - self.settings.lease,
+                    ),
+                )
+                .order_by(Message.resume_at, Message.id)
+                .limit(limit)
+            ).all()
+        )
+
+    def take_over(self, message_id: int) -> int | None:
+        """Lease a message in ``sending`` and give it a batch: adopt a queued one or start one."""
+        now = self.clock()
+        if not claim.claim_in_flight(
+            self.session, message_id, self.owner, now, self.settings.lease
+        ):
+            self.session.rollback()
+            return None
+        queued = self.session.scalar(
+            sa.select(Batch.id)
+            .where(
+                Batch.message_id == message_id,
+                Batch.status == BatchStatus.RUNNING,
+                Batch.heartbeat_at.is_(None),
+            )
+            .order_by(Batch.id)
+            .limit(1)
+        )
+        if queued is not None:
+            self.session.execute(
+                sa.update(Batch)
+                .where(Batch.id == queued)
+                .values(owner=self.owner, heartbeat_at=now, started_at=now)
+            )
+            self.session.commit()
+            return queued
+        trigger = self._trigger_for(message_id, now)
+        if trigger is None:
+            self._settle_message(message_id, now)
+            claim.release_lease(self.session, message_id, self.owner)
+            self.session.commit()
+            return None
+        batch = self._new_batch(message_id, trigger, now)
+        self.session.commit()
+        return batch.id
+
+    def _trigger_for(self, message_id: int, now: datetime) -> BatchTrigger | None:
+        has_deliveries = self.session.scalar(
+            sa.select(sa.exists().where(Delivery.message_id == message_id))
+        )
+        if not has_deliveries:
+            return BatchTrigger.SCHEDULE
+        pending = self.session.scalar(
+            sa.select(
+                sa.exists().where(
+                    Delivery.message_id == message_id, Delivery.status == DeliveryStatus.PENDING
+                )
+            )
+        )
+        if pending:
+            return BatchTrigger.RESUME
+        due = self.session.scalar(
+            sa.select(
+                sa.exists().where(
+                    Delivery.message_id == message_id, retryable(self.settings.max_attempts, now)
+                )
+            )
+        )
+        return BatchTrigger.RETRY if due else None
+
+    def _new_batch(self, message_id: int, trigger: BatchTrigger, now: datetime) -> Batch:
+        batch = Batch(
+            message_id=message_id,
+            trigger=trigger,
+            initiated_label="scheduler",
+            status=BatchStatus.RUNNING,
+            dry_run=self.settings.dry_run,
+            owner=self.owner,
+            started_at=now,
+            heartbeat_at=now,
+        )
+        self.session.add(batch)
+        self.session.flush()
+        return batch
+
+    # --- recovery ----------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Mark running batches whose heartbeat is older than the lease as interrupted."""
+        now = self.clock()
+        cutoff = now - self.settings.lease
+        stale = self.session.scalars(
+            sa.select(Batch.id).where(
+                Batch.status == BatchStatus.RUNNING,
+                Batch.heartbeat_at.is_not(None),
+                Batch.heartbeat_at < cutoff,
+            )
+        ).all()
+        recovered = 0
+        for batch_id in stale:
+            counts = self._entry_counts(batch_id)
+            done = self.session.execute(
+                sa.update(Batch)
+                .where(
+                    Batch.id == batch_id,
+                    Batch.status == BatchStatus.RUNNING,
+                    Batch.heartbeat_at < cutoff,
+                )
+                .values(
+                    status=BatchStatus.INTERRUPTED,
+                    finished_at=now,
+                    error="The dispatcher stopped responding (no heartbeat for "
+                    f"{int(self.settings.lease_seconds)} s); the recipients without an outcome "
+                    "are sent by a new batch.",
+                    **counts,
+                )
+            ).rowcount
+            recovered += done
+            if done:
+                log.warning("batch %s was stale and is now interrupted", batch_id)
+        self.session.commit()
+        return recovered
+
+    # --- one batch ---------------------------------------------------------------------
+
+    def run(self, message_id: int, batch_id: int, only_delivery: int | None = None) -> BatchStatus:
+        """Send one batch of ``message_id``. Never leaves the batch running."""
+        try:
+            return self._run(message_id, batch_id, only_delivery)
+        except Exception as error:  # noqa: BLE001 - recorded on the batch, never lost
+            log.exception("batch %s failed", batch_id)
+            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+            return self._finish(
+                batch_id,
+                message_id,
+                error=f"Internal error, sending will resume: {detail}",
+                pause=timedelta(seconds=self.settings.pause_seconds),
+            )
+
+    def _run(self, message_id: int, batch_id: int, only_delivery: int | None) -> BatchStatus:
+        session = self.session
+        batch = session.get(Batch, batch_id)
+        message = session.get(Message, message_id)
+        assert batch is not None and message is not None
+        event = session.get(Event, message.event_id)
+        assert event is not None
+        as_of = self.clock()
+        trigger = batch.trigger
+        if trigger in (BatchTrigger.SCHEDULE, BatchTrigger.SEND_NOW, BatchTrigger.RESUME):
+            self._materialize(message, as_of)
+        skipped = self._record_skips(message.id, batch_id, as_of)
+        total = skipped + (
+            session.scalar(
+                sa.select(sa.func.count()).where(
+                    Delivery.message_id == message_id, self._scope(as_of, only_delivery)
+                )
+            )
+            or 0
+        )
+        session.execute(
+            sa.update(Batch)
+            .where(Batch.id == batch_id)
+            .values(total=total, skipped=skipped, dry_run=self.settings.dry_run)
+        )
+        session.commit()
+
+        renderer = MessageRenderer(event, message.subject, message.body, self.settings.base_url)
+        builder = MessageBuilder(self.settings.sender, self.settings.message_id_domain)
+        pool = SenderPool(
+            self.make_transport, self.settings.concurrency, self.settings.rate_per_second
+        )
+        try:
+            if total > skipped:
+                try:
+                    pool.open()
+                except Unreachable as error:
+                    return self._pause(batch_id, message_id, str(error))
+            return self._send_all(
+                batch, message, renderer, builder, pool, self._scope(as_of, only_delivery)
+            )
+        finally:
+            pool.close()
+
+    def _scope(self, as_of: datetime, only_delivery: int | None) -> sa.ColumnElement[bool]:
+        if only_delivery is not None:
+            return Delivery.id == only_delivery
+        return needs_sending(self.settings.max_attempts, as_of)
+
+    def _send_all(
+        self,
+        batch: Batch,
+        message: Message,
+        renderer: MessageRenderer,
+        builder: MessageBuilder,
+        pool: SenderPool,
+        scope: sa.ColumnElement[bool],
+    ) -> BatchStatus:
+        session = self.session
+        batch_id, message_id = batch.id, message.id
+        last_id = 0
+        tick = max(1.0, self.settings.lease_seconds / 4)
+        while True:
+            rows = session.execute(
+                sa.select(
+                    Delivery.id,
+                    Delivery.attempts,
+                    Guest.name,
+                    Guest.email,
+                    Guest.token,
+                    Guest.unsubscribed_at,
+                )
+                .join(Guest, Guest.id == Delivery.guest_id)
+                .where(Delivery.message_id == message_id, Delivery.id > last_id, scope)
+                .order_by(Delivery.id)
+                .limit(self.settings.commit_every)
+            ).all()
+            session.commit()  # end the read before the slow part
+            if not rows:
+                break
+            last_id = rows[-1].id
+            outcomes: list[tuple[int, int, SendResult | Skip]] = []
+            emails: list[OutgoingEmail] = []
+            attempts_of: dict[int, int] = {}
+            for row in rows:
+                attempts_of[row.id] = row.attempts
+                if row.unsubscribed_at is not None:
+                    outcomes.append((row.id, row.attempts, Skip(REASON_UNSUBSCRIBED)))
+                    continue
+                try:
+                    emails.append(self._compose(row, message_id, renderer, builder))
+                except Exception as error:  # noqa: BLE001 - one recipient's problem only
+                    log.warning("delivery %s could not be rendered: %s", row.id, error)
+                    outcomes.append(
+                        (row.id, row.attempts, SendResult.permanent(f"could not render: {error}"))
+                    )
+            results = pool.wait(
+                pool.submit(emails), tick, lambda: self._heartbeat(batch_id, message_id)
+            )
+            unreachable: Unreachable | None = None
+            for email, result in zip(emails, results, strict=True):
+                if isinstance(result, Unreachable):
+                    unreachable = unreachable or result  # not charged to the recipient
+                else:
+                    outcomes.append((email.delivery_id, attempts_of[email.delivery_id], result))
+            still_owner = self._record(batch_id, message_id, outcomes)
+            if unreachable is not None:
+                return self._pause(batch_id, message_id, str(unreachable))
+            if not still_owner:
+                return self._finish(
+                    batch_id,
+                    message_id,
+                    interrupted="Another dispatcher took this message over (lease expired).",
+                    release=False,
+                )
+        return self._finish(batch_id, message_id)
+
+    def _compose(
+        self, row, message_id: int, renderer: MessageRenderer, builder: MessageBuilder
+    ) -> OutgoingEmail:  # type: ignore[no-untyped-def]
+        guest = SimpleNamespace(name=row.name, email=row.email, token=row.token)
+        rendered = renderer.render(guest)  # type: ignore[arg-type]
+        message_ref = builder.message_id(message_id, row.id)
+        data = builder.build(
+            to_name=rendered.to_name,
+            to_email=rendered.to_email,
+            subject=rendered.subject,
+            body=rendered.body,
+            message_id=message_ref,
+            unsubscribe_url=rendered.unsubscribe_url,
+        )
+        return OutgoingEmail(
+            delivery_id=row.id,
+            sender=builder.sender_address,
+            recipient=rendered.to_email,
+            data=data,
+            message_id=message_ref,
+            subject=rendered.subject,
+            body=rendered.body,
+        )
+
+    def _heartbeat(self, batch_id: int, message_id: int) -> bool:
+        now = self.clock()
+        owner = claim.renew_lease(self.session, message_id, self.owner, now)
+        self.session.execute(sa.update(Batch).where(Batch.id == batch_id).values(heartbeat_at=now))
+        self.session.commit()
+        return owner
+
+    def _record(
+        self, batch_id: int, message_id: int, outcomes: list[tuple[int, int, SendResult | Skip]]
+    ) -> bool:
+        """Write one group of outcomes, the counters and the heartbeat in one commit."""
+        if not outcomes:
+            return self._heartbeat(batch_id, message_id)
+        now = self.clock()
+        updates: list[dict] = []
+        entries: list[dict] = []
+        sent = failed = skipped = 0
+        for delivery_id, attempts, result in outcomes:
+            entry = {"batch_id": batch_id, "delivery_id": delivery_id, "processed_at": now}
+            if isinstance(result, Skip):
+                skipped += 1
+                updates.append(
+                    {
+                        "id": delivery_id,
+                        "status": DeliveryStatus.SKIPPED,
+                        "last_error": result.reason,
+                        "next_attempt_at": None,
+                        "updated_at": now,
+                    }
+                )
+                entries.append({**entry, "outcome": Outcome.SKIPPED, "reason": result.reason})
+            elif result.dry_run:
+                skipped += 1
+                updates.append(
+                    {
+                        "id": delivery_id,
+                        "status": DeliveryStatus.SKIPPED,
+                        "dry_run": True,
+                        "last_error": result.error,
+                        "next_attempt_at": None,
+                        "updated_at": now,
+                    }
+                )
+                entries.append({**entry, "outcome": Outcome.DRY_RUN, "reason": result.error})
+            elif result.ok:
+                sent += 1
+                updates.append(
+                    {
+                        "id": delivery_id,
+                        "status": DeliveryStatus.SENT,
+                        "attempts": attempts + 1,
+                        "sent_at": now,
+                        "provider_message_id": result.provider_id,
+                        "last_error": None,
+                        "error_kind": None,
+                        "next_attempt_at": None,
+                        "updated_at": now,
+                    }
+                )
+                entries.append({**entry, "outcome": Outcome.SENT, "reason": None})
+            else:
+                failed += 1
+                tries = attempts + 1
+                retry_at = None
+                reason = result.error or "unknown error"
+                if result.kind is ErrorKind.TRANSIENT:
+                    if tries < self.settings.max_attempts:
+                        retry_at = now + self.settings.backoff(tries)
+                        reason = (
+                            f"{reason} (attempt {tries} of {self.settings.max_attempts}; retrying)"
+                        )
+                    else:
+                        reason = (
+                            f"{reason} (attempt {tries} of {self.settings.max_attempts}; giving up)"
+                        )
+                updates.append(
+                    {
+                        "id": delivery_id,
+                        "status": DeliveryStatus.FAILED,
+                        "attempts": tries,
+                        "last_error": result.error,
+                        "error_kind": result.kind,
+                        "next_attempt_at": retry_at,
+                        "updated_at": now,
+                    }
+                )
+                entries.append(
+                    {
+                        **entry,
+                        "outcome": Outcome.FAILED,
+                        "reason": reason,
+                        "error_kind": result.kind,
+                    }
+                )
+        session = self.session
+        session.execute(sa.update(Delivery), updates)
+        session.execute(sa.insert(BatchEntry), entries)
+        session.execute(
+            sa.update(Batch)
+            .where(Batch.id == batch_id)
+            .values(
+                sent=Batch.sent + sent,
+                failed=Batch.failed + failed,
+                skipped=Batch.skipped + skipped,
+                heartbeat_at=now,
+            )
+        )
+        owner = claim.renew_lease(session, message_id, self.owner, now)
+        session.commit()
+        return owner
+
+    # --- audience ----------------------------------------------------------------------
+
+    def _materialize(self, message: Message, now: datetime) -> int:
+        """One delivery row per audience member not yet having one (INSERT ... SELECT)."""
+        reason = skip_reason()
+        existing = sa.exists().where(
+            Delivery.message_id == message.id, Delivery.guest_id == Guest.id
+        )
+        select = sa.select(
+            sa.literal(message.id),
+            Guest.id,
+            Guest.email,
+            sa.case(
+                (reason.is_(None), sa.literal(DeliveryStatus.PENDING.value)),
+                else_=sa.literal(DeliveryStatus.SKIPPED.value),
+            ),
+            reason,
+            sa.literal(0),
+            sa.literal(False),
+            sa.literal(now, UTCDateTime()),
+            sa.literal(now, UTCDateTime()),
+        ).where(Guest.event_id == message.event_id, in_audience(message.audience), ~existing)
+        result = self.session.execute(
+            sa.insert(Delivery).from_select(
+                [
+                    "message_id",
+                    "guest_id",
+                    "email",
+                    "status",
+                    "last_error",
+                    "attempts",
+                    "dry_run",
+                    "created_at",
+                    "updated_at",
+                ],
+                select,
+            )
+        )
+        return result.rowcount or 0
+
+    def _record_skips(self, message_id: int, batch_id: int, now: datetime) -> int:
+        """Skipped deliveries that no batch has recorded yet get their entry in this one."""
+        recorded = sa.exists().where(BatchEntry.delivery_id == Delivery.id)
+        result = self.session.execute(
+            sa.insert(BatchEntry).from_select(
+                ["batch_id", "delivery_id", "outcome", "reason", "processed_at"],
+                sa.select(
+                    sa.literal(batch_id),
+                    Delivery.id,
+                    sa.literal(Outcome.SKIPPED.value),
+                    Delivery.last_error,
+                    sa.literal(now, UTCDateTime()),
+                ).where(
+                    Delivery.message_id == message_id,
+                    Delivery.status == DeliveryStatus.SKIPPED,
+                    Delivery.dry_run.is_(False),
+                    ~recorded,
+                ),
+            )
+        )
+        return result.rowcount or 0
+
+    # --- finishing ---------------------------------------------------------------------
+
+    def _entry_counts(self, batch_id: int) -> dict[str, int]:
+        rows = self.session.execute(
+            sa.select(BatchEntry.outcome, sa.func.count())
+            .where(BatchEntry.batch_id == batch_id)
+            .group_by(BatchEntry.outcome)
+        ).all()
+        by = {Outcome(outcome): n for outcome, n in rows}
+        return {
+            "sent": by.get(Outcome.SENT, 0),
+            "failed": by.get(Outcome.FAILED, 0),
+            "skipped": by.get(Outcome.SKIPPED, 0) + by.get(Outcome.DRY_RUN, 0),
+        }
+
+    def _pause(self, batch_id: int, message_id: int, reason: str) -> BatchStatus:
+        pause = timedelta(seconds=self.settings.pause_seconds)
+        log.warning("mail server unreachable, pausing message %s: %s", message_id, reason)
+        return self._finish(
+            batch_id,
+            message_id,
+            interrupted=f"Mail server unreachable: {reason}. Sending resumes automatically.",
+            pause=pause,
+        )
+
+    def _finish(
+        self,
+        batch_id: int,
+        message_id: int,
+        *,
+        interrupted: str | None = None,
+        error: str | None = None,
+        pause: timedelta | None = None,
+        release: bool = True,
+    ) -> BatchStatus:
+        """Finalize in a clean transaction: statements by id, figures from the rows (invariants 6, 7)."""
+        session = self.session
+        session.rollback()
+        now = self.clock()
+        counts = self._entry_counts(batch_id)
+        if interrupted:
+            status = BatchStatus.INTERRUPTED
+        elif error:
+            status = BatchStatus.FAILED
+        elif counts["failed"] == 0:
+            status = BatchStatus.COMPLETED
+        elif counts["sent"] == 0 and counts["skipped"] == 0:
+            status = BatchStatus.FAILED
+        else:
+            status = BatchStatus.COMPLETED_WITH_FAILURES
+        session.execute(
+            sa.update(Batch)
+            .where(Batch.id == batch_id)
+            .values(
+                status=status,
+                finished_at=now,
+                heartbeat_at=now,
+                error=interrupted or error,
+                **counts,
+            )
+        )
+        if release:
+            self._settle_message(message_id, now, pause=pause)
+            claim.release_lease(session, message_id, self.owner)
+        session.commit()
+        log.info("batch %s of message %s: %s %s", batch_id, message_id, status.value, counts)
+        return status
+
+    def _settle_message(
+        self, message_id: int, now: datetime, pause: timedelta | None = None
+    ) -> None:
+        """Decide what the message waits for next, or give it its final status."""
+        session = self.session
+        status = session.scalar(sa.select(Message.status).where(Message.id == message_id))
+        if status is not MessageStatus.SENDING:
+            return
+        if pause is not None:
+            session.execute(
+                sa.update(Message).where(Message.id == message_id).values(resume_at=now + pause)
+            )
+            return
+        pending = session.scalar(
+            sa.select(
+                sa.exists().where(
+                    Delivery.message_id == message_id, Delivery.status == DeliveryStatus.PENDING
+                )
+            )
+        )
+        next_retry = session.scalar(
+            sa.select(sa.func.min(Delivery.next_attempt_at)).where(
+                Delivery.message_id == message_id, retryable(self.settings.max_attempts)
+            )
+        )
+        if pending or next_retry is not None:
+            resume = now if pending else next_retry
+            session.execute(
+                sa.update(Message).where(Message.id == message_id).values(resume_at=resume)
+            )
+            return
+        figures = dict(
+            session.execute(
+                sa.select(Delivery.status, sa.func.count())
+                .where(Delivery.message_id == message_id)
+                .group_by(Delivery.status)
+            ).all()
+        )
+        sent = figures.get(DeliveryStatus.SENT, 0)
+        failed = figures.get(DeliveryStatus.FAILED, 0)
+        if failed == 0:
+            final = MessageStatus.SENT
+        elif sent == 0:
+            final = MessageStatus.FAILED
+        else:
+            final = MessageStatus.SENT_WITH_FAILURES
+        check_transition(MessageStatus.SENDING, final)
+        session.execute(
+            sa.update(Message)
+            .where(Message.id == message_id, Message.status == MessageStatus.SENDING)
+            .values(status=final, resume_at=None, updated_at=now)
+        )
+
+
+# --- manual actions (called by routes, the API and the CLI) ------------------------------
+
+
+def retry_failed(session: Session, message: Message, actor: User | None, now: datetime) -> Batch:
+    """Re-send only the failed deliveries of ``message``, in a new batch, reusing their rows."""
+    failed = session.scalar(
+        sa.select(sa.func.count()).where(
+            Delivery.message_id == message.id, Delivery.status == DeliveryStatus.FAILED
+        )
+    )
+    if not failed:
+        raise Conflict("This message has no failed deliveries to retry.")
+    busy = session.scalar(
+        sa.select(
+            sa.exists().where(Batch.message_id == message.id, Batch.status == BatchStatus.RUNNING)
+        )
+    )
+    if busy:
+        raise Conflict("A batch of this message is still running; retry when it has finished.")
+    if message.status not in FINISHED and message.status is not MessageStatus.SENDING:
+        raise Conflict(f"A {message.status.label.lower()} message has nothing to retry.")
+    session.execute(
+        sa.update(Delivery)
+        .where(Delivery.message_id == message.id, Delivery.status == DeliveryStatus.FAILED)
+        .values(status=DeliveryStatus.PENDING, next_attempt_at=None, updated_at=now)
+    )
+    moved = session.execute(
+        sa.update(Message)
+        .where(Message.id == message.id, Message.status.in_([*FINISHED, MessageStatus.SENDING]))
+        .values(status=MessageStatus.SENDING, resume_at=None, dispatch_owner=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        raise Conflict("The message changed meanwhile; reload and try again.")
+    batch = claim.queue_batch(session, message.id, BatchTrigger.RETRY_FAILED, actor, now)
+    session.refresh(message)
+    return batch
+
+
+def send_one(dispatcher: Dispatcher, delivery_id: int, actor: User | None) -> Batch:
+    """Re-send one delivery on purpose (CLI ``dispatch send-one``), whatever its status.
+
+    Refused while a batch of the same message is running, so it never races a batch.
+    """
+    session = dispatcher.session
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise LookupError(f"no delivery with id {delivery_id}")
+    now = dispatcher.clock()
+    taken = session.execute(
+        sa.update(Message)
+        .where(
+            Message.id == delivery.message_id,
+            sa.or_(
+                Message.dispatch_owner.is_(None),
+                Message.dispatch_heartbeat_at < now - dispatcher.settings.lease,
+            ),
+        )
+        .values(dispatch_owner=dispatcher.owner, dispatch_heartbeat_at=now)
+    ).rowcount
+    if not taken:
+        session.rollback()
+        raise Conflict("A batch of this message is running; try again when it has finished.")
+    session.execute(
+        sa.update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(status=DeliveryStatus.PENDING, next_attempt_at=None, updated_at=now)
+    )
+    batch = claim.queue_batch(session, delivery.message_id, BatchTrigger.SEND_ONE, actor, now)
+    batch.owner, batch.heartbeat_at = dispatcher.owner, now
+    session.commit()
+    dispatcher.run(delivery.message_id, batch.id, only_delivery=delivery_id)
+    session.refresh(batch)
+    return batch

@@ -1,0 +1,230 @@
+"""Transports: one small class each behind ``open / send / close``.
+
+``send`` never raises for a recipient's problem; it returns a ``SendResult`` that
+says sent, or failed with the error classified as transient (retry later) or
+permanent (do not retry). ``Unreachable`` is raised when the mail server cannot be
+reached at all, so the dispatcher pauses the batch instead of charging an attempt
+to every recipient (invariant 9).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import smtplib
+import ssl
+import threading
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from dashboard.dispatch.models import ErrorKind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    delivery_id: int
+    sender: str
+    recipient: str
+    data: bytes
+    message_id: str
+    subject: str = ""
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    error: str | None = None
+    kind: ErrorKind | None = None
+    provider_id: str | None = None
+    dry_run: bool = False
+
+    @classmethod
+    def sent(cls, provider_id: str | None = None) -> SendResult:
+        return cls(True, provider_id=provider_id)
+
+    @classmethod
+    def transient(cls, error: str) -> SendResult:
+        return cls(False, error=error, kind=ErrorKind.TRANSIENT)
+
+    @classmethod
+    def permanent(cls, error: str) -> SendResult:
+        return cls(False, error=error, kind=ErrorKind.PERMANENT)
+
+
+class Unreachable(Exception):
+    """The mail server cannot be reached; nothing was charged to the recipient."""
+
+
+class Transport:
+    name = "base"
+    dry_run = False
+
+    def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect (or do nothing); raise Unreachable when the server is down."""
+
+    def send(self, email: OutgoingEmail) -> SendResult:
+        raise NotImplementedError
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Disconnect."""
+
+
+def classify_code(code: int, text: str) -> SendResult:
+    message = f"{code} {text}".strip()
+    if 400 <= code < 500:
+        return SendResult.transient(message)
+    return SendResult.permanent(message)
+
+
+def _decode(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+class SMTPTransport(Transport):
+    """One reused SMTP connection, configured from Flask-Mail's settings.
+
+    A dropped connection is reopened once; if that fails the server is unreachable.
+    """
+
+    name = "smtp"
+
+    def __init__(self, mail_state: Any, timeout: float = 30.0):
+        self.mail = mail_state
+        self.timeout = timeout
+        self.conn: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        mail = self.mail
+        try:
+            if mail.use_ssl:
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(mail.server, mail.port, timeout=self.timeout)
+            else:
+                conn = smtplib.SMTP(mail.server, mail.port, timeout=self.timeout)
+            if mail.use_tls:
+                conn.starttls(context=ssl.create_default_context())
+            if mail.username and mail.password:
+                conn.login(mail.username, mail.password)
+        except smtplib.SMTPAuthenticationError as error:
+            raise Unreachable(
+                f"SMTP login refused: {error.smtp_code} {_decode(error.smtp_error)}"
+            ) from error
+        except (OSError, smtplib.SMTPException) as error:
+            raise Unreachable(f"cannot connect to {mail.server}:{mail.port}: {error}") from error
+        return conn
+
+    def open(self) -> None:
+        if self.conn is None:
+            self.conn = self._connect()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.quit()
+            except (OSError, smtplib.SMTPException):
+                self.conn.close()
+            self.conn = None
+
+    def _reconnect(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(OSError):
+                self.conn.close()
+        self.conn = None
+        self.conn = self._connect()
+
+    def send(self, email: OutgoingEmail) -> SendResult:
+        self.open()
+        try:
+            return self._send_once(email)
+        except OSError as error:  # includes SMTPServerDisconnected, timeouts, resets
+            log.warning("SMTP connection lost (%s); reconnecting", error)
+            self._reconnect()  # raises Unreachable if the server is gone
+            try:
+                return self._send_once(email)
+            except OSError as again:
+                self.conn = None
+                return SendResult.transient(f"connection lost: {again or type(again).__name__}")
+
+    def _send_once(self, email: OutgoingEmail) -> SendResult:
+        assert self.conn is not None
+        try:
+            refused = self.conn.sendmail(email.sender, [email.recipient], email.data)
+        except smtplib.SMTPRecipientsRefused as error:
+            code, text = next(iter(error.recipients.values()))
+            self._reset()
+            return classify_code(code, _decode(text))
+        except smtplib.SMTPSenderRefused as error:
+            self._reset()
+            return classify_code(error.smtp_code, _decode(error.smtp_error))
+        except smtplib.SMTPDataError as error:
+            self._reset()
+            return classify_code(error.smtp_code, _decode(error.smtp_error))
+        except smtplib.SMTPResponseException as error:
+            self._reset()
+            return classify_code(error.smtp_code, _decode(error.smtp_error))
+        except smtplib.SMTPNotSupportedError as error:
+            return SendResult.permanent(str(error))
+        except UnicodeEncodeError as error:
+            return SendResult.permanent(f"invalid address: {error}")
+        if refused:
+            code, text = next(iter(refused.values()))
+            return classify_code(code, _decode(text))
+        return SendResult.sent(email.message_id)
+
+    def _reset(self) -> None:
+        try:
+            assert self.conn is not None
+            self.conn.rset()
+        except (smtplib.SMTPException, OSError):
+            pass
+
+
+#: What the log transport sent most recently, newest first, shown on the Outbox page.
+OUTBOX: deque[dict[str, Any]] = deque(maxlen=200)
+_outbox_lock = threading.Lock()
+
+
+class LogTransport(Transport):
+    """Development transport: logs each e-mail and keeps the last ones for the Outbox page."""
+
+    name = "log"
+
+    def send(self, email: OutgoingEmail) -> SendResult:
+        log.info("mail to %s: %s (%s)", email.recipient, email.subject, email.message_id)
+        with _outbox_lock:
+            OUTBOX.appendleft(
+                {
+                    "at": datetime.now(UTC),
+                    "to": email.recipient,
+                    "subject": email.subject,
+                    "body": email.body,
+                    "message_id": email.message_id,
+                    "size": len(email.data),
+                }
+            )
+        return SendResult.sent(email.message_id)
+
+
+class DryRunTransport(Transport):
+    """DISPATCH_DRY_RUN: sends nothing, and says so (recorded as dry-run, never as sent)."""
+
+    name = "dry-run"
+    dry_run = True
+
+    def send(self, email: OutgoingEmail) -> SendResult:
+        log.info("dry run: would mail %s: %s", email.recipient, email.subject)
+        return SendResult(False, error="dry run: nothing was sent", dry_run=True)
+
+
+def transport_factory(config: dict[str, Any], mail_state: Any):  # type: ignore[no-untyped-def]
+    """A callable making one transport per connection of the sending pool."""
+    if config.get("DISPATCH_DRY_RUN"):
+        return DryRunTransport
+    if config.get("MAIL_TRANSPORT") == "smtp":
+        timeout = float(config.get("MAIL_TIMEOUT_SECONDS", 30.0))
+        return lambda: SMTPTransport(mail_state, timeout=timeout)
+    return LogTransport
