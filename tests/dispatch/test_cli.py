@@ -1,0 +1,116 @@
+"""`flask dispatch run-due | retry-failed | send-one` through the CLI runner."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import sqlalchemy as sa
+
+from dashboard.dispatch.models import Batch, BatchEntry, BatchTrigger, DeliveryStatus
+from dashboard.extensions import db
+from dashboard.messages.models import MessageStatus
+from tests.dispatch.conftest import batches_of, deliveries_of
+
+
+def test_run_due_sends_and_reports(runner, make_event, make_guests, make_message, smtp_server):
+    event = make_event()
+    make_guests(event, 3)
+    message = make_message(event)
+    result = runner.invoke(args=["dispatch", "run-due"])
+    assert result.exit_code == 0, result.output
+    assert "ran 1 batch(es)" in result.output
+    assert len(smtp_server.received) == 3
+    db.session.refresh(message)
+    assert message.status is MessageStatus.SENT
+
+
+def test_retry_failed_cli_resends_only_failed(
+    runner, make_event, make_guests, make_message, smtp_server
+):
+    event = make_event()
+    make_guests(event, 3)
+    make_guests(event, 1, prefix="bad")
+    smtp_server.handler.rules = {"bad": "550 no such user"}
+    message = make_message(event)
+    runner.invoke(args=["dispatch", "run-due"])
+    smtp_server.handler.rules = {}
+
+    result = runner.invoke(args=["dispatch", "retry-failed", "--message", str(message.id)])
+    assert result.exit_code == 0, result.output
+    assert "queued 1 retry batch(es)" in result.output
+    assert Counter(smtp_server.recipients()) == Counter(
+        {
+            "guest0@example.org": 1,
+            "guest1@example.org": 1,
+            "guest2@example.org": 1,
+            "bad3@example.org": 1,
+        }
+    )
+    assert batches_of(message)[-1].trigger is BatchTrigger.RETRY_FAILED
+
+    again = runner.invoke(args=["dispatch", "retry-failed", "--message", str(message.id)])
+    assert again.exit_code == 1 and "no failed deliveries" in again.output
+
+
+def test_retry_failed_unknown_message(runner):
+    result = runner.invoke(args=["dispatch", "retry-failed", "--message", "999"])
+    assert result.exit_code != 0 and "no message with id 999" in result.output
+
+
+def test_send_one_resends_one_delivery_on_purpose(
+    runner, make_event, make_guests, make_message, smtp_server
+):
+    event = make_event()
+    make_guests(event, 3)
+    message = make_message(event)
+    runner.invoke(args=["dispatch", "run-due"])
+    target = deliveries_of(message)[1]
+
+    result = runner.invoke(args=["dispatch", "send-one", str(target.id)])
+    assert result.exit_code == 0, result.output
+    assert f"delivery {target.id}: sent" in result.output
+    assert Counter(smtp_server.recipients())[target.email] == 2
+    batch = batches_of(message)[-1]
+    assert batch.trigger is BatchTrigger.SEND_ONE and (batch.total, batch.sent) == (1, 1)
+    db.session.refresh(target)
+    assert target.status is DeliveryStatus.SENT and target.attempts == 2
+
+
+def test_send_one_unknown_delivery(runner):
+    result = runner.invoke(args=["dispatch", "send-one", "424242"])
+    assert result.exit_code != 0 and "no delivery with id 424242" in result.output
+
+
+def test_batch_entries_unique_only_per_batch_and_delivery(app):
+    """Seed 001: a global unique index on entries stopped retries; only (batch, delivery) is unique."""
+    inspector = sa.inspect(db.engine)
+    uniques = [tuple(c["column_names"]) for c in inspector.get_unique_constraints("batch_entries")]
+    uniques += [
+        tuple(i["column_names"]) for i in inspector.get_indexes("batch_entries") if i["unique"]
+    ]
+    assert uniques == [("batch_id", "delivery_id")]
+
+
+def test_batch_counters_equal_the_rows(runner, make_event, make_guests, make_message, smtp_server):
+    """Invariant 7: the counters shown are the aggregates of the entry rows."""
+    event = make_event()
+    make_guests(event, 7)
+    make_guests(event, 2, prefix="bad")
+    make_guests(event, 1, prefix="gone", unsubscribed=True)
+    smtp_server.handler.rules = {"bad": "550 nope"}
+    make_message(event)
+    runner.invoke(args=["dispatch", "run-due"])
+    for batch in db.session.scalars(sa.select(Batch)):
+        rows = dict(
+            db.session.execute(
+                sa.select(BatchEntry.outcome, sa.func.count())
+                .where(BatchEntry.batch_id == batch.id)
+                .group_by(BatchEntry.outcome)
+            ).all()
+        )
+        assert (batch.sent, batch.failed, batch.skipped) == (
+            rows.get("sent", 0),
+            rows.get("failed", 0),
+            rows.get("skipped", 0),
+        )
+        assert batch.total == sum(rows.values()) == 10
