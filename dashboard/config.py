@@ -150,6 +150,8 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "PUBLIC_BASE_URL": base_url,
         "SQLITE_BUSY_TIMEOUT_MS": parse_int("SQLITE_BUSY_TIMEOUT_MS", env.get("SQLITE_BUSY_TIMEOUT_MS"), 15000, 0),
         "WTF_CSRF_TIME_LIMIT": None,
+        # Bigger requests are refused before anything reads them (CSV uploads stop at 5 MB).
+        "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),

@@ -34,6 +34,17 @@ BASE_ENV = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing():
+    """scrypt costs ~75 ms a call; the suite hashes thousands of passwords."""
+    import dashboard.auth.models as auth_models
+
+    original = auth_models.PASSWORD_METHOD
+    auth_models.PASSWORD_METHOD = "pbkdf2:sha256:1000"
+    yield
+    auth_models.PASSWORD_METHOD = original
+
+
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One SQLite file built by the Alembic migrations; each test gets a copy."""

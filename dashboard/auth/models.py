@@ -13,6 +13,8 @@ from dashboard.db_types import UTCDateTime, utcnow
 from dashboard.extensions import db
 
 TOKEN_PREFIX = "edt_"
+#: werkzeug's default (scrypt). The test suite lowers the cost; production never does.
+PASSWORD_METHOD = "scrypt"
 
 
 class User(UserMixin, db.Model):
@@ -28,7 +30,7 @@ class User(UserMixin, db.Model):
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

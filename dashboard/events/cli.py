@@ -1,5 +1,116 @@
+"""Event CLI commands: ``seed-demo`` and ``import-guests``."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.orm import Session
+
+from dashboard.auth.models import User
+from dashboard.auth.services import create_user, find_user, generate_password
+from dashboard.db_types import utcnow
+from dashboard.errors import ValidationError
+from dashboard.events import csv_import
+from dashboard.events.models import Event, RsvpStatus
+from dashboard.events.services import add_guest, create_event, unsubscribe
+from dashboard.extensions import db
+
+DEMO_ADMIN = "admin@example.com"
+DEMO_TIMEZONE = "Europe/Berlin"
+FIRST_NAMES = (
+    "Ada", "Ben", "Chiara", "Dmitri", "Elif", "Femi", "Greta", "Hiro", "Ines", "Jonas",
+    "Kemal", "Lena", "Mateo", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tara",
+    "Ugo", "Vera", "Wen", "Yusuf", "Zofia",
+)  # fmt: skip
+LAST_NAMES = ("Lovelace", "Okafor", "Novak", "Schmidt", "Yilmaz", "Tanaka", "Rossi", "Dubois")
+#: 50 guests: 20 attending, 15 pending, 8 maybe, 7 declined.
+DEMO_STATUSES = (
+    [RsvpStatus.ATTENDING] * 20 + [RsvpStatus.PENDING] * 15 + [RsvpStatus.MAYBE] * 8
+    + [RsvpStatus.DECLINED] * 7
+)  # fmt: skip
+
+
+def seed_demo(session: Session, now: datetime) -> tuple[User, str | None, Event]:
+    """The demo admin (with a fresh password, or None if it existed) and a demo event with 50 guests."""
+    admin = find_user(session, DEMO_ADMIN)
+    password = None
+    if admin is None:
+        password = generate_password()
+        admin = create_user(session, DEMO_ADMIN, password, name="Demo Admin", is_admin=True)
+    zone = ZoneInfo(DEMO_TIMEZONE)
+    day = (now.astimezone(zone) + timedelta(days=30)).date()
+    event = create_event(
+        session,
+        admin,
+        name="Summer Gala (demo)",
+        starts_at=datetime.combine(day, time(18, 0), tzinfo=zone),
+        timezone=DEMO_TIMEZONE,
+        venue="Kulturbrauerei, Schönhauser Allee 36, Berlin",
+        now=now,
+    )
+    statuses = list(DEMO_STATUSES)
+    random.Random(2024).shuffle(statuses)  # mixed, but the same on every run
+    names = zip(itertools.cycle(FIRST_NAMES), itertools.cycle(LAST_NAMES), strict=False)
+    for number, (status, (first, last)) in enumerate(zip(statuses, names, strict=False)):
+        guest = add_guest(
+            session,
+            event,
+            name=f"{first} {last}",
+            email=f"{first}.{last}.{number}@example.org".lower(),
+            rsvp_status=status.value,
+        )
+        if number % 12 == 5:  # a few people who asked not to be e-mailed
+            unsubscribe(session, guest, now)
+    return admin, password, event
 
 
 def register(app: Flask) -> None:
-    """Event CLI commands (seed-demo, import-guests) register here."""
+    @app.cli.command("seed-demo")
+    @click.option("--if-empty", is_flag=True, help="Do nothing when any user exists already.")
+    def seed_demo_command(if_empty: bool) -> None:
+        """Create a demo admin and a demo event with 50 guests."""
+        if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(User)):
+            click.echo("Users exist already; no demo data created.")
+            return
+        admin, password, event = seed_demo(db.session, utcnow())
+        db.session.commit()
+        if password is None:
+            click.echo(f"Demo admin {admin.email} exists already (password unchanged).")
+        else:
+            click.echo(f"Demo admin: {admin.email}  password: {password}  (shown once)")
+        click.echo(
+            f"Demo event #{event.id}: {event.name}, {event.starts_local:%Y-%m-%d %H:%M} {event.timezone}, 50 guests"
+        )
+
+    @app.cli.command("import-guests")
+    @click.argument("event_id", type=int)
+    @click.argument("path", metavar="FILE.csv")
+    def import_guests_command(event_id: int, path: str) -> None:
+        """Import guests from a CSV (name, email, rsvp_status) into an event."""
+        event = db.session.get(Event, event_id)
+        if event is None:
+            raise click.ClickException(f"no event with id {event_id}")
+        try:
+            data = Path(path).read_bytes()
+        except OSError as error:
+            raise click.ClickException(f"cannot read {path}: {error.strerror or error}") from None
+        try:
+            text = csv_import.decode_upload(data)
+            plan, counts = csv_import.import_csv(db.session, event, text, utcnow())
+        except ValidationError as error:
+            db.session.rollback()
+            raise click.ClickException(f"{path}: {' '.join(error.errors.values())}") from None
+        db.session.commit()
+        click.echo(
+            f"Imported into #{event.id} {event.name}: {counts['created']} created, "
+            f"{counts['updated']} updated, {counts['unchanged']} unchanged, {counts['rejected']} rejected"
+        )
+        for rejection in plan.rejected:
+            click.echo(f"  line {rejection.line}: {rejection.reason}")

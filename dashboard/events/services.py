@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -14,8 +15,12 @@ from dashboard.errors import ValidationError
 from dashboard.events.models import Collaborator, Event, Guest, Role, RsvpStatus
 from dashboard.messages.reminders import reschedule_reminders, seed_reminders
 
+log = logging.getLogger(__name__)
+
 EMAIL_RE = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 MAX_NAME = 200
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
 
 
 def valid_timezone(name: str) -> str:
@@ -23,7 +28,9 @@ def valid_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError({"timezone": f"{name!r} is not a known time zone (e.g. Europe/Berlin)"}) from None
+        raise ValidationError(
+            {"timezone": f"{name!r} is not a known time zone (e.g. Europe/Berlin)"}
+        ) from None
     return name
 
 
@@ -39,10 +46,27 @@ def parse_starts_at(value: str | datetime, timezone: str) -> datetime:
         try:
             parsed = datetime.fromisoformat(str(value).strip())
         except ValueError:
-            raise ValidationError({"starts_at": f"{value!r} is not a date and time (ISO 8601)"}) from None
+            raise ValidationError(
+                {"starts_at": f"{value!r} is not a date and time (ISO 8601)"}
+            ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(timezone))
+        if _wall_time(parsed.astimezone(UTC), parsed.tzinfo) != parsed.replace(tzinfo=None):
+            raise ValidationError(
+                {
+                    "starts_at": f"{parsed:%Y-%m-%d %H:%M} does not exist in {timezone} (the clocks change then)."
+                }
+            )
     return parsed.astimezone(UTC)
+
+
+def _wall_time(value: datetime, zone: object) -> datetime:
+    return value.astimezone(zone).replace(tzinfo=None)  # type: ignore[arg-type]
+
+
+def local_wall_time(event: Event) -> datetime:
+    """The event's start as a naive wall-clock time in its own zone (what a form shows)."""
+    return _wall_time(event.starts_at, event.tz)
 
 
 def _clean_event_fields(name: str, venue: str) -> tuple[str, str]:
@@ -110,7 +134,12 @@ def update_event(
     else:
         new_start = event.starts_at
     moved = new_start != event.starts_at or new_tz != event.timezone
-    event.name, event.venue, event.timezone, event.starts_at = new_name, new_venue, new_tz, new_start
+    event.name, event.venue, event.timezone, event.starts_at = (
+        new_name,
+        new_venue,
+        new_tz,
+        new_start,
+    )
     session.flush()
     if moved:
         reschedule_reminders(session, event, now, created_by=actor)
@@ -130,9 +159,13 @@ def add_collaborator(session: Session, event: Event, email: str, role: Role | st
         raise ValidationError({"role": "Role must be owner, editor or viewer."}) from None
     user = find_user(session, email)
     if user is None:
-        raise ValidationError({"email": f"No user with e-mail {email.strip()}; ask an admin to create one."})
+        raise ValidationError(
+            {"email": f"No user with e-mail {email.strip()}; ask an admin to create one."}
+        )
     existing = session.scalar(
-        sa.select(Collaborator).where(Collaborator.event_id == event.id, Collaborator.user_id == user.id)
+        sa.select(Collaborator).where(
+            Collaborator.event_id == event.id, Collaborator.user_id == user.id
+        )
     )
     if existing is not None:
         if existing.role is Role.OWNER and role is not Role.OWNER:
@@ -145,9 +178,47 @@ def add_collaborator(session: Session, event: Event, email: str, role: Role | st
     return collaborator
 
 
-def remove_collaborator(session: Session, event: Event, collaborator_id: int) -> None:
+def get_collaborator(session: Session, event: Event, collaborator_id: int) -> Collaborator | None:
     collaborator = session.get(Collaborator, collaborator_id)
     if collaborator is None or collaborator.event_id != event.id:
+        return None
+    return collaborator
+
+
+def list_collaborators(session: Session, event: Event) -> list[Collaborator]:
+    """Owners first, then editors, then viewers; by e-mail within a role."""
+    rank = sa.case({Role.OWNER.value: 0, Role.EDITOR.value: 1}, value=Collaborator.role, else_=2)
+    return list(
+        session.scalars(
+            sa.select(Collaborator)
+            .join(User, User.id == Collaborator.user_id)
+            .where(Collaborator.event_id == event.id)
+            .order_by(rank, User.email)
+        )
+    )
+
+
+def set_collaborator_role(
+    session: Session, event: Event, collaborator_id: int, role: Role | str
+) -> Collaborator:
+    """Change one collaborator's role; the last owner cannot step down."""
+    try:
+        role = Role(role)
+    except ValueError:
+        raise ValidationError({"role": "Role must be owner, editor or viewer."}) from None
+    collaborator = get_collaborator(session, event, collaborator_id)
+    if collaborator is None:
+        raise ValidationError("No such collaborator on this event.")
+    if collaborator.role is Role.OWNER and role is not Role.OWNER:
+        _ensure_another_owner(session, event, collaborator)
+    collaborator.role = role
+    session.flush()
+    return collaborator
+
+
+def remove_collaborator(session: Session, event: Event, collaborator_id: int) -> None:
+    collaborator = get_collaborator(session, event, collaborator_id)
+    if collaborator is None:
         raise ValidationError("No such collaborator on this event.")
     if collaborator.role is Role.OWNER:
         _ensure_another_owner(session, event, collaborator)
@@ -164,24 +235,30 @@ def _ensure_another_owner(session: Session, event: Event, leaving: Collaborator)
         )
     )
     if not owners:
-        raise ValidationError("An event needs at least one owner.")
+        raise ValidationError(
+            "An event needs at least one owner: make someone else an owner first."
+        )
 
 
 # --- guests --------------------------------------------------------------------------
 
 
-def clean_guest(name: str | None, email: str | None, rsvp_status: str | None) -> tuple[str, str, RsvpStatus]:
+def clean_guest(
+    name: str | None, email: str | None, rsvp_status: str | None
+) -> tuple[str, str, RsvpStatus]:
     """Validate one guest's fields; raise ValidationError naming each bad field."""
     errors: dict[str, str] = {}
     name = " ".join((name or "").split())
     email = (email or "").strip()
     if not name:
         errors["name"] = "Name is required."
+    elif _has_control_characters(name):
+        errors["name"] = "Name contains control characters."
     elif len(name) > MAX_NAME:
         errors["name"] = f"Name is longer than {MAX_NAME} characters."
     if not email:
         errors["email"] = "E-mail is required."
-    elif len(email) > 254 or not EMAIL_RE.match(email):
+    elif len(email) > 254 or not EMAIL_RE.match(email) or _has_control_characters(email):
         errors["email"] = f"{email!r} is not a valid e-mail address."
     raw_status = (rsvp_status or "pending").strip().lower()
     try:
@@ -196,6 +273,10 @@ def clean_guest(name: str | None, email: str | None, rsvp_status: str | None) ->
     return name, email, status
 
 
+def _has_control_characters(value: str) -> bool:
+    return CONTROL_RE.search(value) is not None
+
+
 def find_guest_by_email(session: Session, event_id: int, email: str) -> Guest | None:
     return session.scalar(
         sa.select(Guest).where(Guest.event_id == event_id, Guest.email_key == Guest.key_for(email))
@@ -208,7 +289,13 @@ def add_guest(
     name, email, status = clean_guest(name, email, rsvp_status)
     if find_guest_by_email(session, event.id, email) is not None:
         raise ValidationError({"email": f"{email} is already on the guest list."})
-    guest = Guest(event_id=event.id, name=name, email=email, email_key=Guest.key_for(email), rsvp_status=status)
+    guest = Guest(
+        event_id=event.id,
+        name=name,
+        email=email,
+        email_key=Guest.key_for(email),
+        rsvp_status=status,
+    )
     session.add(guest)
     session.flush()
     return guest
@@ -221,7 +308,12 @@ def update_guest(
     other = find_guest_by_email(session, guest.event_id, email)
     if other is not None and other.id != guest.id:
         raise ValidationError({"email": f"{email} is already on the guest list."})
-    guest.name, guest.email, guest.email_key, guest.rsvp_status = name, email, Guest.key_for(email), status
+    guest.name, guest.email, guest.email_key, guest.rsvp_status = (
+        name,
+        email,
+        Guest.key_for(email),
+        status,
+    )
     session.flush()
     return guest
 
@@ -240,3 +332,78 @@ def unsubscribe(session: Session, guest: Guest, now: datetime) -> Guest:
         guest.unsubscribed_at = now
         session.flush()
     return guest
+
+
+def get_guest(session: Session, event: Event, guest_id: int) -> Guest | None:
+    """The guest if it belongs to ``event``; another event's guest is treated as absent."""
+    guest = session.get(Guest, guest_id)
+    if guest is None or guest.event_id != event.id:
+        return None
+    return guest
+
+
+def remove_guest(session: Session, guest: Guest) -> None:
+    """Delete a guest (their deliveries go with them, by the foreign key's cascade)."""
+    session.delete(guest)
+    session.flush()
+
+
+def guest_by_token(session: Session, token: str) -> Guest | None:
+    if not TOKEN_RE.match(token or ""):
+        return None  # not one of ours; no query (and no NUL byte sent to the database)
+    return session.scalar(sa.select(Guest).where(Guest.token == token))
+
+
+def search_guests(
+    event_id: int, query: str | None = None, status: str | None = None
+) -> sa.Select[tuple[Guest]]:
+    """Guests of one event whose name or e-mail contains ``query``, optionally of one RSVP status.
+
+    An unknown ``status`` filters nothing rather than failing: it comes from a URL.
+    """
+    stmt = sa.select(Guest).where(Guest.event_id == event_id)
+    query = (query or "").strip()
+    if query:
+        stmt = stmt.where(
+            sa.or_(
+                Guest.name.icontains(query, autoescape=True),
+                Guest.email.icontains(query, autoescape=True),
+            )
+        )
+    if status == "unsubscribed":
+        stmt = stmt.where(Guest.unsubscribed_at.is_not(None))
+    elif status in RsvpStatus._value2member_map_:
+        stmt = stmt.where(Guest.rsvp_status == RsvpStatus(status))
+    return stmt.order_by(Guest.name, Guest.id)
+
+
+def guest_counts(session: Session, event_id: int) -> dict[str, int]:
+    """Guests per RSVP status, plus ``total`` and ``unsubscribed``, from one aggregate query."""
+    counts = {status.value: 0 for status in RsvpStatus}
+    rows = session.execute(
+        sa.select(
+            Guest.rsvp_status,
+            sa.func.count(),
+            sa.func.count(Guest.unsubscribed_at),
+        )
+        .where(Guest.event_id == event_id)
+        .group_by(Guest.rsvp_status)
+    ).all()
+    unsubscribed = 0
+    for status, count, unsub in rows:
+        counts[RsvpStatus(status).value] = count
+        unsubscribed += unsub
+    counts["total"] = sum(counts[s.value] for s in RsvpStatus)
+    counts["unsubscribed"] = unsubscribed
+    return counts
+
+
+def guest_totals_by_event(session: Session, event_ids: list[int]) -> dict[int, int]:
+    if not event_ids:
+        return {}
+    rows = session.execute(
+        sa.select(Guest.event_id, sa.func.count())
+        .where(Guest.event_id.in_(event_ids))
+        .group_by(Guest.event_id)
+    ).all()
+    return {event_id: count for event_id, count in rows}

@@ -3,7 +3,7 @@ from tests.browser.conftest import login
 
 def test_login_and_logout(page, live_user):
     login(page, live_user)
-    assert page.get_by_role("heading", name="Events").is_visible()
+    assert page.get_by_role("heading", name="Events", exact=True).is_visible()
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/login")
     assert page.get_by_role("heading", name="Sign in").is_visible()

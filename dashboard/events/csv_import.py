@@ -1,0 +1,321 @@
+"""Guest import from CSV: parse, plan (created / updated / unchanged / rejected), apply in bulk.
+
+The same three steps serve the upload preview, its confirmation, the ``import-guests``
+CLI command and any bulk API: ``plan_import`` reads the guest list once (one query for
+the existing e-mail keys) and ``apply_import`` writes with two executemany statements,
+so 20,000 rows take well under a few seconds. Nothing here commits: the caller owns the
+one transaction, so a file never half-imports.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dashboard.errors import ValidationError
+from dashboard.events.models import Event, Guest, RsvpStatus
+from dashboard.events.services import clean_guest
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+COLUMNS = ("name", "email", "rsvp_status")
+HEADER_ALIASES = {
+    "name": "name",
+    "full name": "name",
+    "email": "email",
+    "e-mail": "email",
+    "email address": "email",
+    "e-mail address": "email",
+    "rsvp_status": "rsvp_status",
+    "rsvp status": "rsvp_status",
+    "rsvp": "rsvp_status",
+    "status": "rsvp_status",
+}
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """One input row as given; ``line`` is where it starts in the file (header is line 1)."""
+
+    line: int
+    name: str | None
+    email: str | None
+    rsvp_status: str | None
+
+
+@dataclass(frozen=True)
+class CleanRow:
+    line: int
+    name: str
+    email: str
+    email_key: str
+    rsvp_status: RsvpStatus | None  # None: not given (new guests get pending, others keep theirs)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line: int
+    reason: str
+    email: str = ""
+
+
+@dataclass
+class ImportPlan:
+    create: list[CleanRow] = field(default_factory=list)
+    update: list[tuple[int, CleanRow]] = field(default_factory=list)  # (guest id, new values)
+    unchanged: list[CleanRow] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def importable(self) -> int:
+        return len(self.create) + len(self.update)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": len(self.create),
+            "updated": len(self.update),
+            "unchanged": len(self.unchanged),
+            "rejected": len(self.rejected),
+        }
+
+
+# --- parsing --------------------------------------------------------------------------
+
+
+def decode_upload(data: bytes) -> str:
+    """UTF-8 text with or without a byte-order mark; anything else is a clear error."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValidationError(
+            {
+                "file": f"The file is not UTF-8 text (bad byte at position {error.start}); "
+                "save it as “CSV UTF-8” and try again."
+            }
+        ) from None
+    if "\x00" in text:
+        raise ValidationError(
+            {
+                "file": "The file contains NUL bytes, so it is not a CSV text file "
+                "(a spreadsheet file perhaps?); save it as “CSV UTF-8” and try again."
+            }
+        )
+    return text
+
+
+def detect_delimiter(header_line: str) -> str:
+    """Comma or semicolon, whichever the header uses more (spreadsheets in many locales use ;)."""
+    return ";" if header_line.count(";") > header_line.count(",") else ","
+
+
+def parse_csv(text: str) -> list[RawRow]:
+    """Rows of a CSV with a header naming ``name``, ``email`` and optionally ``rsvp_status``.
+
+    Header names are case-insensitive and stripped; other columns are ignored; blank lines
+    are skipped. A missing header column, an empty file or a malformed file raises
+    ``ValidationError`` (the whole file is refused); bad rows are left to ``plan_import``.
+    """
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise ValidationError({"file": "The file is empty."})
+    first_line = text.lstrip("\r\n").splitlines()[0]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(first_line))
+    rows: list[RawRow] = []
+    try:
+        header: list[str] | None = None
+        previous_end = 0
+        for record in reader:
+            start, previous_end = previous_end + 1, reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue
+            if header is None:
+                header = [HEADER_ALIASES.get(" ".join(cell.split()).lower(), "") for cell in record]
+                _check_header(header, record)
+                continue
+            values = dict.fromkeys(COLUMNS)
+            for column, cell in zip(header, record, strict=False):
+                if column and values[column] is None:
+                    values[column] = cell.strip()
+            rows.append(RawRow(start, values["name"], values["email"], values["rsvp_status"]))
+    except csv.Error as error:
+        raise ValidationError(
+            {"file": f"Line {reader.line_num}: the file is not valid CSV ({error})."}
+        ) from None
+    if header is None:
+        raise ValidationError({"file": "The file is empty."})
+    if not rows:
+        raise ValidationError({"file": "The file has a header row but no guests."})
+    return rows
+
+
+def _check_header(header: list[str], record: list[str]) -> None:
+    missing = [column for column in ("name", "email") if column not in header]
+    if missing:
+        found = ", ".join(cell.strip() for cell in record if cell.strip()) or "nothing"
+        raise ValidationError(
+            {
+                "file": f"The header row needs the columns name and email (optional: rsvp_status); "
+                f"missing {' and '.join(missing)}, found {found}."
+            }
+        )
+
+
+# --- planning and applying ------------------------------------------------------------
+
+
+def clean_row(row: RawRow) -> CleanRow:
+    """Validate one row with the same rules as the guest form; ValidationError if bad."""
+    status_given = bool((row.rsvp_status or "").strip())
+    name, email, status = clean_guest(row.name, row.email, row.rsvp_status)
+    return CleanRow(row.line, name, email, Guest.key_for(email), status if status_given else None)
+
+
+def plan_import(session: Session, event: Event, rows: Iterable[RawRow]) -> ImportPlan:
+    """Sort rows into create / update / unchanged / rejected with one query to the database.
+
+    The same e-mail (case-insensitive) as a guest already on the list updates that guest's
+    name and, when given, status. A second row with an e-mail seen earlier in the file is
+    rejected, and so is a row that fails validation; neither stops the others.
+    """
+    existing = {
+        key: (guest_id, name, RsvpStatus(status))
+        for guest_id, key, name, status in session.execute(
+            sa.select(Guest.id, Guest.email_key, Guest.name, Guest.rsvp_status).where(
+                Guest.event_id == event.id
+            )
+        )
+    }
+    plan = ImportPlan()
+    first_line_of: dict[str, int] = {}
+    for row in rows:
+        try:
+            clean = clean_row(row)
+        except ValidationError as error:
+            plan.rejected.append(
+                Rejection(row.line, " ".join(error.errors.values()), (row.email or "").strip())
+            )
+            continue
+        if clean.email_key in first_line_of:
+            plan.rejected.append(
+                Rejection(
+                    row.line,
+                    f"Duplicate e-mail {clean.email}: already on line {first_line_of[clean.email_key]} of this file.",
+                    clean.email,
+                )
+            )
+            continue
+        first_line_of[clean.email_key] = row.line
+        if clean.email_key not in existing:
+            plan.create.append(clean)
+            continue
+        guest_id, old_name, old_status = existing[clean.email_key]
+        if clean.name == old_name and clean.rsvp_status in (None, old_status):
+            plan.unchanged.append(clean)
+        else:
+            plan.update.append((guest_id, clean))
+    return plan
+
+
+def apply_import(session: Session, event: Event, plan: ImportPlan, now: datetime) -> dict[str, int]:
+    """Write a plan with one bulk INSERT and one bulk UPDATE; the caller commits."""
+    if plan.create:
+        session.execute(
+            sa.insert(Guest),
+            [
+                {
+                    "event_id": event.id,
+                    "name": row.name,
+                    "email": row.email,
+                    "email_key": row.email_key,
+                    "rsvp_status": row.rsvp_status or RsvpStatus.PENDING,
+                    "token": secrets.token_urlsafe(24),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for row in plan.create
+            ],
+        )
+    if plan.update:
+        session.execute(
+            sa.update(Guest),
+            [
+                {"id": guest_id, "name": row.name, "updated_at": now}
+                | ({"rsvp_status": row.rsvp_status} if row.rsvp_status else {})
+                for guest_id, row in plan.update
+            ],
+        )
+    counts = plan.counts()
+    log.info("guest import into event %s: %s", event.id, counts)
+    return counts
+
+
+def import_csv(
+    session: Session, event: Event, text: str, now: datetime
+) -> tuple[ImportPlan, dict[str, int]]:
+    """Parse, plan and apply in the caller's transaction (used by the CLI and the confirm step)."""
+    plan = plan_import(session, event, parse_csv(text))
+    return plan, apply_import(session, event, plan, now)
+
+
+# --- a pending upload between preview and confirmation ---------------------------------
+
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+PENDING_MAX_AGE_SECONDS = 24 * 3600
+
+
+class PendingImports:
+    """Uploaded CSV text kept on the server between preview and confirmation.
+
+    The browser only carries a random token; the rows are read again from this file on
+    confirmation, so nothing a client sends back is trusted. Files are per event.
+    """
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def _path(self, event_id: int, token: str) -> Path | None:
+        if not TOKEN_RE.match(token or ""):
+            return None
+        return self.directory / f"{int(event_id)}-{token}.csv"
+
+    def save(self, event_id: int, text: str) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.cleanup()
+        token = secrets.token_urlsafe(18)
+        path = self._path(event_id, token)
+        assert path is not None
+        path.write_text(text, encoding="utf-8")
+        return token
+
+    def load(self, event_id: int, token: str) -> str | None:
+        path = self._path(event_id, token)
+        if path is None or not path.is_file():
+            return None
+        return path.read_text(encoding="utf-8")
+
+    def discard(self, event_id: int, token: str) -> None:
+        path = self._path(event_id, token)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    def cleanup(self, max_age_seconds: float = PENDING_MAX_AGE_SECONDS) -> None:
+        """Forget previews nobody confirmed within a day."""
+        limit = time.time() - max_age_seconds
+        for path in self.directory.glob("*.csv"):
+            try:
+                if path.stat().st_mtime < limit:
+                    path.unlink(missing_ok=True)
+            except OSError:  # pragma: no cover - a concurrent cleanup got there first
+                continue
