@@ -18,7 +18,9 @@ __all__ = ["ConfigError", "create_app"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Flask:
+def create_app(
+    overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> Flask:
     """Build the app. ``env`` defaults to the process environment (plus ``.env``)."""
     app = Flask(
         __name__,
@@ -86,7 +88,9 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (auth_bp, events_bp, public_bp, messages_bp, dispatch_bp, admin_bp):
         app.register_blueprint(bp)
     app.register_blueprint(api_bp, url_prefix="/api")
-    csrf.exempt(api_bp)  # the API authenticates each call (token or session + JSON); see api/__init__.py
+    csrf.exempt(
+        api_bp
+    )  # Bearer calls need no token; session-cookie writes are checked in api/__init__.py
 
 
 def _register_cli(app: Flask) -> None:

@@ -76,7 +76,9 @@ def _database_url(raw: str | None, instance_path: Path) -> str:
         ) from None
     backend = url.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
-        raise ConfigError(f"DATABASE_URL uses {backend!r}; only sqlite and postgresql are supported")
+        raise ConfigError(
+            f"DATABASE_URL uses {backend!r}; only sqlite and postgresql are supported"
+        )
     if backend == "postgresql" and url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
     return url.render_as_string(hide_password=False)
@@ -123,9 +125,12 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
         "MAIL_USE_TLS": use_tls,
         "MAIL_USE_SSL": use_ssl,
-        "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER") or "Event Dashboard <noreply@localhost>",
+        "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER")
+        or "Event Dashboard <noreply@localhost>",
         "MAIL_TRANSPORT": transport,
-        "MAIL_TIMEOUT_SECONDS": parse_float("MAIL_TIMEOUT_SECONDS", env.get("MAIL_TIMEOUT_SECONDS"), 30.0, 0.1),
+        "MAIL_TIMEOUT_SECONDS": parse_float(
+            "MAIL_TIMEOUT_SECONDS", env.get("MAIL_TIMEOUT_SECONDS"), 30.0, 0.1
+        ),
         "DISPATCH_DRY_RUN": parse_bool("DISPATCH_DRY_RUN", env.get("DISPATCH_DRY_RUN"), False),
         "SCHEDULER_ENABLED": parse_bool(
             "SCHEDULER_ENABLED", env.get("SCHEDULER_ENABLED"), app_env != "testing"
@@ -133,25 +138,37 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "SCHEDULER_POLL_SECONDS": parse_float(
             "SCHEDULER_POLL_SECONDS", env.get("SCHEDULER_POLL_SECONDS"), 15.0, 0.1
         ),
-        "DISPATCH_MAX_ATTEMPTS": parse_int("DISPATCH_MAX_ATTEMPTS", env.get("DISPATCH_MAX_ATTEMPTS"), 5, 1),
+        "DISPATCH_MAX_ATTEMPTS": parse_int(
+            "DISPATCH_MAX_ATTEMPTS", env.get("DISPATCH_MAX_ATTEMPTS"), 5, 1
+        ),
         "DISPATCH_RETRY_BASE_SECONDS": parse_float(
             "DISPATCH_RETRY_BASE_SECONDS", env.get("DISPATCH_RETRY_BASE_SECONDS"), 60.0, 0.0
         ),
-        "DISPATCH_CONCURRENCY": parse_int("DISPATCH_CONCURRENCY", env.get("DISPATCH_CONCURRENCY"), 4, 1),
+        "DISPATCH_CONCURRENCY": parse_int(
+            "DISPATCH_CONCURRENCY", env.get("DISPATCH_CONCURRENCY"), 4, 1
+        ),
         "DISPATCH_RATE_PER_SECOND": parse_float(
             "DISPATCH_RATE_PER_SECOND", env.get("DISPATCH_RATE_PER_SECOND"), None, 0.001
         ),
-        "DISPATCH_COMMIT_EVERY": parse_int("DISPATCH_COMMIT_EVERY", env.get("DISPATCH_COMMIT_EVERY"), 50, 1),
+        "DISPATCH_COMMIT_EVERY": parse_int(
+            "DISPATCH_COMMIT_EVERY", env.get("DISPATCH_COMMIT_EVERY"), 50, 1
+        ),
         "DISPATCH_LEASE_SECONDS": parse_float(
             "DISPATCH_LEASE_SECONDS", env.get("DISPATCH_LEASE_SECONDS"), None, 1.0
         ),
-        "LOG_RETENTION_DAYS": parse_int("LOG_RETENTION_DAYS", env.get("LOG_RETENTION_DAYS"), 180, 1),
+        "LOG_RETENTION_DAYS": parse_int(
+            "LOG_RETENTION_DAYS", env.get("LOG_RETENTION_DAYS"), 180, 1
+        ),
         "STATS_TOKEN": env.get("STATS_TOKEN") or None,
         "PUBLIC_BASE_URL": base_url,
-        "SQLITE_BUSY_TIMEOUT_MS": parse_int("SQLITE_BUSY_TIMEOUT_MS", env.get("SQLITE_BUSY_TIMEOUT_MS"), 15000, 0),
+        "SQLITE_BUSY_TIMEOUT_MS": parse_int(
+            "SQLITE_BUSY_TIMEOUT_MS", env.get("SQLITE_BUSY_TIMEOUT_MS"), 15000, 0
+        ),
         "WTF_CSRF_TIME_LIMIT": None,
         # Bigger requests are refused before anything reads them (CSV uploads stop at 5 MB).
         "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,
+        # A 100 KB message body of non-ASCII text is several times that once form-encoded.
+        "MAX_FORM_MEMORY_SIZE": 2 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),

@@ -20,7 +20,11 @@ MAX_PER_PAGE = 200
 
 
 def wants_fragment() -> bool:
-    return request.headers.get("HX-Request") == "true"
+    """htmx asks for a fragment, except when it restores history (it needs the whole page)."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
 
 
 def render_page_or_fragment(page: str, fragment: str, **context: Any) -> Response:
@@ -32,9 +36,7 @@ def render_page_or_fragment(page: str, fragment: str, **context: Any) -> Respons
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or (
-        request.accept_mimetypes.best == "application/json"
-    )
+    return request.path.startswith("/api/") or (request.accept_mimetypes.best == "application/json")
 
 
 def json_error(status: int, message: str, **extra: Any) -> Response:
@@ -80,14 +82,18 @@ def page_args(default_per_page: int = DEFAULT_PER_PAGE) -> tuple[int, int]:
 
 def paginate(stmt: sa.Select[Any], page: int, per_page: int, scalars: bool = True) -> Page:
     """Count with one aggregate and fetch one page with LIMIT/OFFSET."""
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
+    total = db.session.scalar(
+        sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
+    )
     paged = stmt.limit(per_page).offset((page - 1) * per_page)
     result = db.session.execute(paged)
     items = result.scalars().all() if scalars else result.all()
     return Page(items=items, page=page, per_page=per_page, total=total or 0)
 
 
-def format_local(value: datetime | None, tz: str | ZoneInfo | None = None, fmt: str = "%a %d %b %Y, %H:%M") -> str:
+def format_local(
+    value: datetime | None, tz: str | ZoneInfo | None = None, fmt: str = "%a %d %b %Y, %H:%M"
+) -> str:
     """A UTC datetime shown in the event's time zone, with the zone's abbreviation."""
     if value is None:
         return ""

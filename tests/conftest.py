@@ -107,7 +107,11 @@ def make_user(app: Flask):
     def factory(email: str | None = None, *, admin: bool = False, name: str = "") -> User:
         counter["n"] += 1
         user = create_user(
-            db.session, email or f"user{counter['n']}@example.com", PASSWORD, name=name, is_admin=admin
+            db.session,
+            email or f"user{counter['n']}@example.com",
+            PASSWORD,
+            name=name,
+            is_admin=admin,
         )
         db.session.commit()
         return user
@@ -150,7 +154,11 @@ def make_guests(app: Flask):
     """``make_guests(event, n, status="attending")`` inserts n guests in one statement."""
 
     def factory(
-        event: Event, n: int, status: RsvpStatus | str = RsvpStatus.PENDING, *, prefix: str = "guest",
+        event: Event,
+        n: int,
+        status: RsvpStatus | str = RsvpStatus.PENDING,
+        *,
+        prefix: str = "guest",
         unsubscribed: bool = False,
     ) -> list[Guest]:
         start = db.session.query(Guest).filter_by(event_id=event.id).count()

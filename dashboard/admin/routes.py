@@ -1,3 +1,217 @@
-from flask import Blueprint
+"""Site-admin pages: batches across events, failed deliveries by reason, the Outbox.
+
+Everyone but a site admin gets 404 here (the pages do not exist for them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from wtforms import SelectChoice
+
+from dashboard.admin.failures import FailureFilter, events_with_failures, failure_groups
+from dashboard.admin.forms import BatchFilterForm, FailureFilterForm
+from dashboard.db_types import utcnow
+from dashboard.dispatch import scheduler
+from dashboard.dispatch.engine import retry_failed
+from dashboard.dispatch.models import Batch, BatchStatus
+from dashboard.dispatch.transports import OUTBOX
+from dashboard.errors import Conflict
+from dashboard.events.models import Event
+from dashboard.extensions import db
+from dashboard.messages.models import Message
+from dashboard.web import Page, page_args, paginate, render_page_or_fragment, wants_fragment
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+NAV_LINKS = [
+    ("admin.batches", "All batches"),
+    ("admin.failures", "Failed deliveries"),
+    ("admin.outbox", "Outbox"),
+]
+BATCHES_PER_PAGE = 25
+GROUPS_PER_PAGE = 20
+EXCERPT_CHARS = 240
+
+
+@bp.app_context_processor
+def _admin_nav() -> dict[str, Any]:
+    return {"admin_nav_links": NAV_LINKS}
+
+
+@bp.before_request
+def _admins_only() -> Any:
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+    if not current_user.is_admin:
+        abort(404)
+    return None
+
+
+@bp.get("/")
+def index() -> Response:
+    return redirect(url_for(".batches"))
+
+
+@bp.get("/batches")
+def batches() -> Any:
+    """Recent batches of every event; running, then interrupted, then newest first."""
+    form = BatchFilterForm(request.args)
+    if not form.validate():
+        abort(400, "Unknown status filter; choose one of the listed statuses.")
+    stmt = (
+        sa.select(Batch, Message, Event)
+        .join(Message, Message.id == Batch.message_id)
+        .join(Event, Event.id == Message.event_id)
+        .order_by(
+            sa.case(
+                (Batch.status == BatchStatus.RUNNING, 0),
+                (Batch.status == BatchStatus.INTERRUPTED, 1),
+                else_=2,
+            ),
+            Batch.started_at.desc(),
+            Batch.id.desc(),
+        )
+    )
+    if form.status.data:
+        stmt = stmt.where(Batch.status == BatchStatus(form.status.data))
+    page = paginate(stmt, *page_args(BATCHES_PER_PAGE), scalars=False)
+    return render_page_or_fragment(
+        "admin/batches.html",
+        "admin/_batches_table.html",
+        form=form,
+        rows=page,
+        status=form.status.data or None,
+        now=utcnow(),
+    )
+
+
+def _failure_filters(form: FailureFilterForm) -> FailureFilter | None:
+    """The filters of the failures page, or None (with form errors) when they are invalid."""
+    choices = [SelectChoice("", "All events")]
+    choices += [SelectChoice(str(i), name) for i, name in events_with_failures(db.session)]
+    form.event.choices = choices  # type: ignore[assignment]
+    if not form.validate():
+        return None
+    event_id = form.event.data
+    if event_id is not None:
+        event = db.session.get(Event, event_id)
+        if event is None:
+            form.event.errors = ["No such event."]  # type: ignore[assignment]
+            return None
+        if str(event_id) not in {choice.value for choice in choices}:
+            choices.append(
+                SelectChoice(str(event_id), event.name)
+            )  # its failures were just retried
+    return FailureFilter(event_id, form.since.data, form.until.data)
+
+
+@bp.get("/failures")
+def failures() -> Any:
+    """Failed deliveries of every event, grouped by their last error, with bulk retry."""
+    form = FailureFilterForm(request.args)
+    filters = _failure_filters(form)
+    if filters is None:
+        return render_template("admin/failures.html", form=form, groups=[], page=None), 400
+    page_no, per_page = page_args(GROUPS_PER_PAGE)
+    groups, total = failure_groups(
+        db.session, filters, limit=per_page, offset=(page_no - 1) * per_page
+    )
+    page = Page(items=groups, page=page_no, per_page=per_page, total=total)
+    filter_args = {
+        key: value
+        for key, value in request.args.items()
+        if key in ("event", "since", "until") and value
+    }
+    return render_template(
+        "admin/failures.html",
+        form=form,
+        groups=groups,
+        page=page,
+        filter_args=filter_args,
+        back=request.full_path.rstrip("?"),
+    )
+
+
+def _safe_back(target: str | None) -> str:
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not urlsplit(target).netloc
+    ):
+        return target
+    return url_for(".failures")
+
+
+@bp.post("/failures/retry")
+def retry_failures() -> Response:
+    """Bulk "retry failed": one retry batch per chosen message, each in its own transaction."""
+    back = _safe_back(request.form.get("back"))
+    ids = sorted(set(request.form.getlist("message_id", type=int)))
+    if not ids:
+        flash("Choose at least one message to retry.", "error")
+        return _go(back)
+    queued: list[int] = []
+    refused: list[str] = []
+    actor = current_user._get_current_object()  # type: ignore[attr-defined]
+    for message_id in ids:
+        message = db.session.get(Message, message_id)
+        if message is None:
+            refused.append(f"message {message_id}: no such message")
+            continue
+        try:
+            retry_failed(db.session, message, actor, utcnow())
+        except Conflict as error:
+            db.session.rollback()
+            refused.append(f"“{message.subject}”: {error}")
+            continue
+        db.session.commit()
+        queued.append(message_id)
+    if queued:
+        scheduler.wake(current_app._get_current_object())  # type: ignore[attr-defined]
+        flash(
+            f"Queued {len(queued)} retry batch(es); the failed recipients are sent again.",
+            "success",
+        )
+    for text in refused:
+        flash(f"Not retried: {text}", "error")
+    return _go(back)
+
+
+def _go(url: str) -> Response:
+    """Redirect, or tell htmx to navigate (a plain redirect would be followed inside the XHR)."""
+    if wants_fragment():
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, 303)
+
+
+@bp.get("/outbox")
+def outbox() -> str:
+    """The last e-mails of the log transport (development), newest first."""
+    enabled = current_app.config.get("MAIL_TRANSPORT") == "log"
+    entries = list(OUTBOX.copy()) if enabled else []
+    return render_template(
+        "admin/outbox.html",
+        enabled=enabled,
+        dry_run=bool(current_app.config.get("DISPATCH_DRY_RUN")),
+        entries=entries,
+        excerpt_chars=EXCERPT_CHARS,
+    )

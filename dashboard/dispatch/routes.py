@@ -1,3 +1,339 @@
-from flask import Blueprint
+"""Batch logs for hosts: message detail, batch drill-down, delivery history, live progress.
+
+Every page resolves the event through ``get_event_for`` and then the object *within*
+that event, so an id of another event answers 404 (invariant 11). ``/healthz`` lives
+here too because it must sit at the root, outside the /admin prefix.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+
+from dashboard.admin.stats import StatsSettings, health
+from dashboard.db_types import utcnow
+from dashboard.dispatch import engine, scheduler
+from dashboard.dispatch import views as v
+from dashboard.dispatch.models import Batch
+from dashboard.dispatch.queries import (
+    EntryFilter,
+    batch_entries,
+    delivery_history,
+    entry_outcome_counts,
+    message_counts,
+    running_batch_of,
+)
+from dashboard.errors import Conflict
+from dashboard.events.access import get_event_for, role_for
+from dashboard.events.models import Event, Guest, Role
+from dashboard.extensions import db
+from dashboard.messages.models import Message, MessageStatus
+from dashboard.web import Page, page_args, paginate, render_page_or_fragment, wants_fragment
 
 bp = Blueprint("dispatch", __name__)
+
+EVENT = "/events/<int:event_id>"
+BATCHES_PER_PAGE = 20
+ENTRIES_PER_PAGE = 50
+MAX_SEARCH = 200
+#: htmx events sent when a live fragment sees its batch (or message) finish.
+BATCH_FINISHED = "batch-finished"
+MESSAGE_FINISHED = "message-finished"
+#: How often a sending message that waits for its next batch (retry backoff) re-checks.
+WAITING_POLL = "every 10s"
+#: A scheduled message that is due (the scheduler claims it at its next poll).
+DUE_POLL = "every 2s"
+SOON = timedelta(hours=1)
+
+
+@bp.app_template_filter("duration")
+def _duration_filter(value: Any) -> str:
+    return v.format_duration(value)
+
+
+@bp.app_template_filter("started_by")
+def _started_by_filter(batch: Batch) -> str:
+    return v.started_by(batch)
+
+
+@bp.app_template_filter("progress")
+def _progress_filter(batch: Batch, now: Any) -> v.Progress:
+    return v.batch_progress(batch, now)
+
+
+def _event(event_id: int, minimum: Role = Role.VIEWER) -> Event:
+    return get_event_for(db.session, current_user, event_id, minimum)
+
+
+def _can_edit(event: Event) -> bool:
+    role = role_for(db.session, current_user, event.id)
+    return role is not None and role.at_least(Role.EDITOR)
+
+
+def _entry_filter() -> EntryFilter:
+    raw = request.args.get("outcome") or EntryFilter.ALL.value
+    try:
+        return EntryFilter(raw)
+    except ValueError:
+        abort(
+            400, f"Unknown outcome filter “{raw[:40]}”; use all, sent, failed, skipped or dry_run."
+        )
+
+
+def _fragment_response(
+    template: str, status: int = 200, trigger: str | None = None, **context: Any
+) -> Response:
+    response = make_response(render_template(template, **context), status)
+    response.headers.add("Vary", "HX-Request")
+    if trigger:
+        response.headers["HX-Trigger"] = trigger
+    return response
+
+
+# --- message detail ----------------------------------------------------------------------
+
+
+def _message_context(event: Event, message: Message, page_no: int = 1) -> dict[str, Any]:
+    now = utcnow()
+    stmt = sa.select(Batch).where(Batch.message_id == message.id).order_by(Batch.id.desc())
+    batches: Page = paginate(stmt, page_no, BATCHES_PER_PAGE)
+    counts = message_counts(db.session, [message.id])[message.id]
+    running = running_batch_of(db.session, message.id)
+    return {
+        "event": event,
+        "message": message,
+        "batches": batches,
+        "progress": {batch.id: v.batch_progress(batch, now) for batch in batches.items},
+        "counts": counts,
+        "running": running,
+        "can_edit": _can_edit(event),
+        "can_retry": counts.failed > 0 and running is None,
+        "now": now,
+        "active": "communications",
+    }
+
+
+def _message_page(event: Event, message: Message, page_no: int = 1) -> dict[str, Any]:
+    """Everything the message page shows: the rendered sample, live progress, batches."""
+    return {
+        **_message_context(event, message, page_no),
+        **_message_progress_context(event, message),
+        "sample": v.sample_rendering(
+            db.session, event, message, current_app.config["PUBLIC_BASE_URL"]
+        ),
+    }
+
+
+@bp.get(f"{EVENT}/messages/<int:message_id>")
+@login_required
+def message_detail(event_id: int, message_id: int) -> Response:
+    """The rendered message, its audience and its batches, newest first."""
+    event = _event(event_id)
+    message = v.message_of_event(db.session, event, message_id)
+    if wants_fragment():  # paging or refreshing the batches table
+        context = _message_context(event, message, page_args(BATCHES_PER_PAGE)[0])
+    else:
+        context = _message_page(event, message, page_args(BATCHES_PER_PAGE)[0])
+    return render_page_or_fragment(
+        "dispatch/message_detail.html", "dispatch/_batches_table.html", **context
+    )
+
+
+def _message_progress_context(event: Event, message: Message) -> dict[str, Any]:
+    running = running_batch_of(db.session, message.id)
+    now = utcnow()
+    if running is not None:
+        poll = "every 1s"
+    elif message.status is MessageStatus.SENDING:
+        poll = WAITING_POLL  # between batches: waiting for a retry or a resume
+    elif message.status is MessageStatus.SCHEDULED and message.send_at is not None:
+        # Go live when the scheduler picks it up: soon if due, slowly if within the hour.
+        due_in = message.send_at - now
+        poll = DUE_POLL if due_in <= timedelta(0) else WAITING_POLL if due_in <= SOON else None
+    else:
+        poll = None
+    return {
+        "event": event,
+        "message": message,
+        "live_batch": running,
+        "live_progress": v.batch_progress(running, now) if running is not None else None,
+        "message_figures": message_counts(db.session, [message.id])[message.id],
+        "poll": poll,
+    }
+
+
+@bp.get(f"{EVENT}/messages/<int:message_id>/progress")
+@login_required
+def message_progress(event_id: int, message_id: int) -> Response:
+    """Fragment: the running batch of a message, or its final figures (polls itself until done)."""
+    event = _event(event_id)
+    message = v.message_of_event(db.session, event, message_id)
+    context = _message_progress_context(event, message)
+    finished = context["poll"] is None and wants_fragment()
+    return _fragment_response(
+        "dispatch/_message_progress.html", trigger=MESSAGE_FINISHED if finished else None, **context
+    )
+
+
+@bp.post(f"{EVENT}/messages/<int:message_id>/retry-failed")
+@login_required
+def retry_failed(event_id: int, message_id: int) -> Response:
+    """Queue a retry batch of the failed deliveries, wake the dispatcher, show the new batch."""
+    event = _event(event_id, Role.EDITOR)
+    message = v.message_of_event(db.session, event, message_id)
+    actor = current_user._get_current_object()  # type: ignore[attr-defined]
+    try:
+        batch = engine.retry_failed(db.session, message, actor, utcnow())
+    except Conflict as error:
+        db.session.rollback()
+        return _retry_refused(event, message, str(error))
+    db.session.commit()
+    scheduler.wake(current_app._get_current_object())  # type: ignore[attr-defined]
+    flash(f"Retrying the failed recipients of “{message.subject}” in batch {batch.id}.", "success")
+    target = url_for(".batch_detail", event_id=event.id, batch_id=batch.id)
+    if wants_fragment():
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, 303)
+
+
+def _retry_refused(event: Event, message: Message, text: str) -> Response:
+    alert = {"kind": "error", "text": text}
+    if wants_fragment():
+        return _fragment_response("dispatch/_alert.html", 409, alert=alert)
+    db.session.refresh(message)
+    context = _message_page(event, message)
+    return _fragment_response("dispatch/message_detail.html", 409, alert=alert, **context)
+
+
+# --- one batch ---------------------------------------------------------------------------
+
+
+def _entries_context(event: Event, batch: Batch) -> dict[str, Any]:
+    entry_filter = _entry_filter()
+    search = (request.args.get("q") or "").strip()[:MAX_SEARCH]
+    page_no, per_page = page_args(ENTRIES_PER_PAGE)
+    rows, total = batch_entries(
+        db.session,
+        batch.id,
+        entry_filter,
+        search,
+        limit=per_page,
+        offset=(page_no - 1) * per_page,
+    )
+    filter_args: dict[str, Any] = {"event_id": event.id, "batch_id": batch.id}
+    if entry_filter is not EntryFilter.ALL:
+        filter_args["outcome"] = entry_filter.value
+    if search:
+        filter_args["q"] = search
+    if per_page != ENTRIES_PER_PAGE:
+        filter_args["per_page"] = per_page
+    return {
+        "entries": Page(items=rows, page=page_no, per_page=per_page, total=total),
+        "entry_filter": entry_filter,
+        "filters": list(EntryFilter)
+        if batch.dry_run
+        else [f for f in EntryFilter if f is not EntryFilter.DRY_RUN],
+        "search": search,
+        "filter_args": filter_args,
+    }
+
+
+def _batch_page_context(event: Event, batch: Batch) -> dict[str, Any]:
+    """What the full page adds around the entries fragment."""
+    counts = message_counts(db.session, [batch.message_id])[batch.message_id]
+    running = running_batch_of(db.session, batch.message_id)
+    return {
+        "message": db.session.get(Message, batch.message_id),
+        "progress": v.batch_progress(batch, utcnow()),
+        "started_by": v.started_by(batch),
+        "counts": counts,
+        "filter_counts": entry_outcome_counts(db.session, batch.id),
+        "can_edit": _can_edit(event),
+        "can_retry": counts.failed > 0 and running is None,
+        "active": "communications",
+    }
+
+
+@bp.get(f"{EVENT}/batches/<int:batch_id>")
+@login_required
+def batch_detail(event_id: int, batch_id: int) -> Response:
+    """Every entry of one batch: filter by outcome, search by guest, page through."""
+    event = _event(event_id)
+    batch = v.batch_of_event(db.session, event, batch_id)
+    context = {"event": event, "batch": batch, **_entries_context(event, batch)}
+    if not wants_fragment():
+        context.update(_batch_page_context(event, batch))
+    return render_page_or_fragment(
+        "dispatch/batch_detail.html", "dispatch/_entries_table.html", **context
+    )
+
+
+@bp.get(f"{EVENT}/batches/<int:batch_id>/progress")
+@login_required
+def batch_progress(event_id: int, batch_id: int) -> Response:
+    """Fragment: the live progress of one batch; it stops polling once the batch has finished."""
+    event = _event(event_id)
+    batch = v.batch_of_event(db.session, event, batch_id)
+    progress = v.batch_progress(batch, utcnow())
+    finished = not progress.running and wants_fragment()
+    return _fragment_response(
+        "dispatch/_batch_progress.html",
+        trigger=BATCH_FINISHED if finished else None,
+        event=event,
+        batch=batch,
+        progress=progress,
+        compact=request.args.get("compact") == "1",
+    )
+
+
+# --- one delivery ------------------------------------------------------------------------
+
+
+@bp.get(f"{EVENT}/deliveries/<int:delivery_id>")
+@login_required
+def delivery_detail(event_id: int, delivery_id: int) -> Response:
+    """One recipient of one message: its status and every attempt, across batches."""
+    event = _event(event_id)
+    delivery = v.delivery_of_event(db.session, event, delivery_id)
+    return render_page_or_fragment(
+        "dispatch/delivery_detail.html",
+        "dispatch/_delivery_history.html",
+        event=event,
+        delivery=delivery,
+        message=db.session.get(Message, delivery.message_id),
+        guest=db.session.get(Guest, delivery.guest_id),
+        history=delivery_history(db.session, delivery.id),
+        compact=request.args.get("compact") == "1",
+        active="communications",
+    )
+
+
+# --- health ------------------------------------------------------------------------------
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """No authentication: database and scheduler state; 503 when either is unwell."""
+    document, healthy = health(db.session, utcnow(), StatsSettings.from_config(current_app.config))
+    response = jsonify(document)
+    response.status_code = 200 if healthy else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response

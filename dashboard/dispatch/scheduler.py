@@ -63,9 +63,9 @@ class DispatchScheduler:
         atexit.register(self.shutdown)
         log.info("dispatch scheduler %s polling every %.1f s", self.owner, self.interval)
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = False) -> None:
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.shutdown(wait=wait)
 
     def wake(self) -> None:
         self.woken.set()

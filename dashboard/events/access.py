@@ -21,7 +21,9 @@ def role_for(session: Session, user: User, event_id: int) -> Role | None:
     return Role(role) if role is not None else None
 
 
-def get_event_for(session: Session, user: User, event_id: int, minimum: Role = Role.VIEWER) -> Event:
+def get_event_for(
+    session: Session, user: User, event_id: int, minimum: Role = Role.VIEWER
+) -> Event:
     """The event if ``user`` may see it with at least ``minimum``; 404 if invisible, 403 if too weak."""
     event = session.get(Event, event_id)
     role = role_for(session, user, event_id) if event is not None else None

@@ -72,7 +72,9 @@ FINISHED = frozenset({MessageStatus.SENT, MessageStatus.SENT_WITH_FAILURES, Mess
 
 #: The only legal moves; everything else is refused by ``transition``.
 TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
-    MessageStatus.DRAFT: frozenset({MessageStatus.SCHEDULED, MessageStatus.SENDING, MessageStatus.CANCELLED}),
+    MessageStatus.DRAFT: frozenset(
+        {MessageStatus.SCHEDULED, MessageStatus.SENDING, MessageStatus.CANCELLED}
+    ),
     MessageStatus.SCHEDULED: frozenset(
         {MessageStatus.DRAFT, MessageStatus.SENDING, MessageStatus.CANCELLED}
     ),

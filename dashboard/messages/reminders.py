@@ -13,8 +13,7 @@ from dashboard.events.models import Event
 from dashboard.messages.models import Audience, Message, MessageKind, MessageStatus
 
 FOOTER = (
-    "\n\nChange your answer: {{rsvp_link}}\n"
-    "Stop receiving these e-mails: {{unsubscribe_link}}\n"
+    "\n\nChange your answer: {{rsvp_link}}\nStop receiving these e-mails: {{unsubscribe_link}}\n"
 )
 
 

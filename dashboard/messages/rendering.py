@@ -45,4 +45,6 @@ class MessageRenderer:
             "unsubscribe_link": unsubscribe,
         }
         subject = " ".join(self.subject.render(values).split())  # no CR/LF from values
-        return RenderedMessage(subject, self.body.render(values), guest.name, guest.email, unsubscribe)
+        return RenderedMessage(
+            subject, self.body.render(values), guest.name, guest.email, unsubscribe
+        )

@@ -1,3 +1,375 @@
-from flask import Blueprint
+"""The Communications tab: compose with a live count and preview, three tabs, row actions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+
+from dashboard.dispatch import scheduler
+from dashboard.dispatch.queries import Counts, message_counts
+from dashboard.errors import ValidationError
+from dashboard.events.access import get_event_for, role_for
+from dashboard.events.models import Event, Role
+from dashboard.extensions import db
+from dashboard.messages import audience as audiences
+from dashboard.messages import placeholders
+from dashboard.messages import services as svc
+from dashboard.messages.forms import ComposeForm
+from dashboard.messages.models import Audience, IllegalTransition, Message, MessageStatus
+from dashboard.messages.rendering import MessageRenderer
+from dashboard.web import Page, page_args, paginate, render_page_or_fragment, wants_fragment
 
 bp = Blueprint("messages", __name__)
+
+BASE = "/events/<int:event_id>/communications"
+TABS = "<any(scheduled, sent, cancelled):tab>"
+PER_PAGE = 20
+#: htmx listens for this to refresh the tab counts after an action.
+CHANGED_EVENT = "messages-changed"
+
+
+@bp.context_processor
+def _placeholder_names() -> dict[str, Any]:
+    return {"placeholder_names": placeholders.PLACEHOLDERS}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _event(event_id: int, minimum: Role = Role.VIEWER) -> Event:
+    return get_event_for(db.session, current_user, event_id, minimum)
+
+
+def _message(event: Event, message_id: int) -> Message:
+    message = svc.get_message_of(db.session, event, message_id)
+    if message is None:
+        abort(404, "No such message on this event.")
+    return message
+
+
+def _can_edit(event: Event) -> bool:
+    role = role_for(db.session, current_user, event.id)
+    return role is not None and role.at_least(Role.EDITOR)
+
+
+def _tab(value: str | None) -> svc.Tab:
+    try:
+        return svc.Tab(value or svc.Tab.SCHEDULED)
+    except ValueError:
+        return svc.Tab.SCHEDULED
+
+
+def _wake() -> None:
+    scheduler.wake(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+# --- context builders ----------------------------------------------------------------
+
+
+def _list_context(event: Event, tab: svc.Tab, page_no: int, per_page: int) -> dict[str, Any]:
+    listing: Page = paginate(svc.messages_query(event.id, tab.statuses, tab), page_no, per_page)
+    counts: dict[int, Counts] = (
+        message_counts(db.session, [m.id for m in listing.items]) if tab is svc.Tab.SENT else {}
+    )
+    return {
+        "event": event,
+        "tab": tab,
+        "tabs": list(svc.Tab),
+        "tab_counts": svc.tab_counts(db.session, event.id),
+        "listing": listing,
+        "counts": counts,
+        "can_edit": _can_edit(event),
+    }
+
+
+def _count_context(event: Event, audience: str | None) -> dict[str, Any]:
+    try:
+        chosen = Audience(audience or Audience.EVERYONE)
+    except ValueError:
+        return {"event": event, "recipients": None, "count_error": "Choose a valid audience."}
+    recipients = audiences.count_recipients(db.session, event.id, chosen)
+    return {"event": event, "recipients": recipients, "count_error": None}
+
+
+def _preview_context(event: Event, audience: str | None, subject: str, body: str) -> dict[str, Any]:
+    """What one real guest of the audience would get, via the dispatch renderer."""
+    context: dict[str, Any] = {
+        "event": event,
+        "rendered": None,
+        "preview_errors": [],
+        "guest": None,
+    }
+    try:
+        chosen = Audience(audience or Audience.EVERYONE)
+    except ValueError:
+        context["preview_errors"] = ["Choose a valid audience."]
+        return context
+    for label, text in (("Subject", subject), ("Message", body)):
+        try:
+            placeholders.validate(text)
+        except placeholders.PlaceholderError as error:
+            context["preview_errors"].append(f"{label}: {error}")
+    if context["preview_errors"]:
+        return context
+    guest = audiences.sample_guest(db.session, event.id, chosen)
+    context["audience_label"] = chosen.label
+    if guest is not None:
+        renderer = MessageRenderer(event, subject, body, current_app.config["PUBLIC_BASE_URL"])
+        context["guest"] = guest
+        context["rendered"] = renderer.render(guest)
+    return context
+
+
+def _page_context(
+    event: Event, tab: svc.Tab, form: ComposeForm, *, page_no: int = 1, alert: dict | None = None
+) -> dict[str, Any]:
+    return {
+        **_list_context(event, tab, page_no, PER_PAGE),
+        **_count_context(event, form.audience.data),
+        **_preview_context(
+            event, form.audience.data, form.subject.data or "", form.body.data or ""
+        ),
+        "form": form,
+        "alert": alert,
+        "active": "communications",
+    }
+
+
+# --- pages and fragments -------------------------------------------------------------
+
+
+@bp.get(BASE, defaults={"tab": svc.Tab.SCHEDULED.value})
+@bp.get(f"{BASE}/{TABS}")
+@login_required
+def communications(event_id: int, tab: str) -> Response:
+    """The page, or (for htmx) only the list of one tab."""
+    event = _event(event_id)
+    page_no, _ = page_args(PER_PAGE)
+    context = _page_context(event, svc.Tab(tab), ComposeForm(formdata=None), page_no=page_no)
+    page = "messages/communications.html"
+    # htmx restoring history after a cache miss wants the whole page, not the fragment.
+    restoring = request.headers.get("HX-History-Restore-Request") == "true"
+    fragment = page if restoring else "messages/_message_list.html"
+    return render_page_or_fragment(page, fragment, oob_tabs=True, **context)
+
+
+@bp.get(f"{BASE}/tab-counts")
+@login_required
+def tab_counts(event_id: int) -> str:
+    event = _event(event_id)
+    return render_template(
+        "messages/_tab_counts.html",
+        event=event,
+        tab=_tab(request.args.get("tab")),
+        tabs=list(svc.Tab),
+        tab_counts=svc.tab_counts(db.session, event.id),
+    )
+
+
+@bp.get(f"{BASE}/recipient-count")
+@login_required
+def recipient_count(event_id: int) -> tuple[str, int]:
+    event = _event(event_id)
+    context = _count_context(event, request.args.get("audience"))
+    return render_template("messages/_recipient_count.html", **context), (
+        400 if context["count_error"] else 200
+    )
+
+
+@bp.route(f"{BASE}/preview", methods=["GET", "POST"])
+@login_required
+def preview(event_id: int) -> str:
+    """Read-only, so viewers may use it too; POST because bodies can be 100 KB."""
+    event = _event(event_id)
+    values = request.values
+    return render_template(
+        "messages/_preview.html",
+        **_preview_context(
+            event, values.get("audience"), values.get("subject", ""), values.get("body", "")
+        ),
+    )
+
+
+# --- changes ---------------------------------------------------------------------
+
+
+@bp.post(BASE)
+@login_required
+def create(event_id: int) -> Response | tuple[str, int]:
+    event = _event(event_id, Role.EDITOR)
+    form = ComposeForm()
+    if form.validate_on_submit():
+        try:
+            message = svc.create_message(
+                db.session,
+                event,
+                current_user,
+                audience=form.audience.data or "",
+                channel=form.channel.data or "",
+                subject=form.subject.data or "",
+                body=form.body.data or "",
+                mode=form.mode.data or "",
+                send_at=form.send_at_local(),
+                now=_now(),
+            )
+        except ValidationError as error:
+            db.session.rollback()
+            form.add_errors(error)
+        else:
+            db.session.commit()
+            return _after_change(event, message, _done_text(message, "saved"))
+    return render_template(
+        "messages/communications.html", **_page_context(event, svc.Tab.SCHEDULED, form)
+    ), 400
+
+
+@bp.route(f"{BASE}/<int:message_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(event_id: int, message_id: int) -> Response | tuple[str, int]:
+    event = _event(event_id, Role.EDITOR)
+    message = _message(event, message_id)
+    form = ComposeForm()
+    status, alert = 200, None
+    if request.method == "GET":
+        if not message.editable:
+            flash(str(IllegalTransition(message.status, MessageStatus.DRAFT)), "error")
+            return redirect(_tab_url(event, svc.tab_for(message.status)), 303)
+        form.fill_from(message, event)
+    elif not form.validate_on_submit():
+        status = 400
+    else:
+        try:
+            svc.update_message(
+                db.session,
+                message,
+                now=_now(),
+                actor=current_user,
+                audience=form.audience.data or "",
+                channel=form.channel.data or "",
+                subject=form.subject.data or "",
+                body=form.body.data or "",
+                mode=form.mode.data or "",
+                send_at=form.send_at_local(),
+            )
+        except ValidationError as error:
+            db.session.rollback()
+            form.add_errors(error)
+            status = 400
+        except IllegalTransition as error:
+            db.session.rollback()
+            status, alert = 409, {"kind": "error", "text": str(error)}
+        else:
+            db.session.commit()
+            return _after_change(event, message, _done_text(message, "updated"))
+    context = {
+        **_count_context(event, form.audience.data),
+        **_preview_context(
+            event, form.audience.data, form.subject.data or "", form.body.data or ""
+        ),
+    }
+    return render_template(
+        "messages/edit.html",
+        message=message,
+        form=form,
+        alert=alert,
+        can_edit=True,
+        active="communications",
+        **context,
+    ), status
+
+
+@bp.post(f"{BASE}/<int:message_id>/send-now")
+@login_required
+def send_now(event_id: int, message_id: int) -> Response:
+    event = _event(event_id, Role.EDITOR)
+    message = _message(event, message_id)
+    try:
+        svc.send_now(db.session, message, current_user, now=_now())
+    except IllegalTransition as error:
+        db.session.rollback()
+        return _action_answer(event, {"kind": "error", "text": str(error)}, 409)
+    db.session.commit()
+    _wake()
+    return _action_answer(event, {"kind": "success", "text": f"“{message.subject}” is being sent."})
+
+
+@bp.post(f"{BASE}/<int:message_id>/cancel")
+@login_required
+def cancel(event_id: int, message_id: int) -> Response:
+    event = _event(event_id, Role.EDITOR)
+    message = _message(event, message_id)
+    try:
+        svc.cancel_message(db.session, message, now=_now(), actor=current_user)
+    except IllegalTransition as error:
+        db.session.rollback()
+        return _action_answer(event, {"kind": "error", "text": str(error)}, 409)
+    db.session.commit()
+    return _action_answer(event, {"kind": "success", "text": f"“{message.subject}” was cancelled."})
+
+
+# --- answers ---------------------------------------------------------------------
+
+
+def _tab_url(event: Event, tab: svc.Tab) -> str:
+    return url_for(".communications", event_id=event.id, tab=tab.value)
+
+
+def _done_text(message: Message, verb: str) -> str:
+    if message.status is MessageStatus.SENDING:
+        return f"“{message.subject}” is being sent."
+    if message.status is MessageStatus.SCHEDULED:
+        when = message.send_at.astimezone(message.event.tz) if message.send_at else None
+        at = f" for {when:%a %d %b %Y, %H:%M} {when.tzname()}" if when else ""
+        return f"“{message.subject}” is scheduled{at}."
+    return f"Draft “{message.subject}” {verb}."
+
+
+def _after_change(event: Event, message: Message, text: str) -> Response:
+    """Commit done: wake dispatch for a send-now, then back to the tab the message is on."""
+    if message.status is MessageStatus.SENDING:
+        _wake()
+    flash(text, "success")
+    return redirect(_tab_url(event, svc.tab_for(message.status)), 303)
+
+
+def _action_answer(event: Event, alert: dict[str, str], status: int = 200) -> Response:
+    """htmx: the current tab's list with an inline alert; otherwise a redirect or the page."""
+    tab = _tab(request.form.get("tab"))
+    page_no = request.form.get("page", 1, type=int) or 1
+    if wants_fragment():
+        context = _list_context(event, tab, max(1, page_no), PER_PAGE)
+        if context["listing"].has_prev and not context["listing"].items:
+            context = _list_context(event, tab, context["listing"].pages, PER_PAGE)
+        response = make_response(
+            render_template("messages/_message_list.html", alert=alert, **context), status
+        )
+        response.headers["HX-Trigger"] = CHANGED_EVENT
+        response.headers.add("Vary", "HX-Request")
+        return response
+    if status < 400:
+        flash(alert["text"], alert["kind"])
+        return redirect(_tab_url(event, tab), 303)
+    form = ComposeForm(formdata=None)
+    response = make_response(
+        render_template(
+            "messages/communications.html", **_page_context(event, tab, form, alert=alert)
+        ),
+        status,
+    )
+    response.headers.add("Vary", "HX-Request")
+    return response

@@ -81,7 +81,7 @@ def live_app(app_env, smtp_server):
     yield app
     runner = app.extensions.get("dispatch_scheduler")
     if runner is not None:
-        runner.shutdown()
+        runner.shutdown(wait=True)
 
 
 @pytest.fixture

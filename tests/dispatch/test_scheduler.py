@@ -25,11 +25,14 @@ def test_scheduler_polls_and_sends_due_messages(
         job = runner.scheduler.get_job(scheduler_module.POLL_JOB)
         assert job.max_instances == 1 and job.coalesce is True
         assert len(runner.scheduler.get_jobs()) >= 1
-        deadline = time.monotonic() + 10
-        while len(smtp_server.received) < 5 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            db.session.expire_all()
+            if db.session.get(type(message), message.id).status is MessageStatus.SENT:
+                break
             time.sleep(0.05)
     finally:
-        runner.shutdown()
+        runner.shutdown(wait=True)
     db.session.expire_all()
     assert len(smtp_server.received) == 5
     assert db.session.get(type(message), message.id).status is MessageStatus.SENT
@@ -55,7 +58,7 @@ def test_wake_runs_the_poll_now(app_env):
                 latest = db.session.get(SchedulerPoll, runner.owner).last_poll_at
         assert latest > first
     finally:
-        runner.shutdown()
+        runner.shutdown(wait=True)
 
 
 def test_no_scheduler_when_disabled(app):

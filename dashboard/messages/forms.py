@@ -1,0 +1,73 @@
+"""The compose form, shared by "new message" and "edit message".
+
+The form only parses; the rules (lengths, CR/LF, placeholders, future send time)
+live in ``messages.services`` so the page and the API refuse the same things.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateTimeLocalField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Optional
+
+from dashboard.errors import ValidationError
+from dashboard.events.models import Event
+from dashboard.messages.models import Audience, Channel, Message, MessageStatus
+from dashboard.messages.services import Mode
+
+LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+
+class ComposeForm(FlaskForm):
+    audience = SelectField(
+        "Audience",
+        choices=[SelectChoice(a.value, a.label) for a in Audience],
+        default=Audience.EVERYONE.value,
+    )
+    channel = SelectField(
+        "Channel",
+        choices=[SelectChoice(c.value, c.label) for c in Channel],
+        default=Channel.EMAIL.value,
+    )
+    subject = StringField("Subject")
+    body = TextAreaField("Message", render_kw={"rows": 10})
+    mode = RadioField(
+        "When", choices=[SelectChoice(m.value, m.label) for m in Mode], default=Mode.DRAFT.value
+    )
+    send_at = DateTimeLocalField("Send at", format=LOCAL_FORMATS, validators=[Optional()])
+
+    def send_at_local(self) -> datetime | None:
+        """The naive local date-time the host picked; the service reads it in the event's zone."""
+        return self.send_at.data
+
+    def fill_from(self, message: Message, event: Event) -> None:
+        self.audience.data = message.audience.value
+        self.channel.data = message.channel.value
+        self.subject.data = message.subject
+        self.body.data = message.body
+        self.mode.data = (
+            Mode.SCHEDULE.value if message.status is MessageStatus.SCHEDULED else Mode.DRAFT.value
+        )
+        self.send_at.data = (
+            message.send_at.astimezone(event.tz).replace(tzinfo=None, second=0, microsecond=0)
+            if message.send_at
+            else None
+        )
+
+    def add_errors(self, error: ValidationError) -> None:
+        """Put a service's field errors on the matching fields (others go on the form)."""
+        for name, text in error.errors.items():
+            field = self._fields.get(name)
+            if field is not None:
+                field.errors = [*field.errors, text]
+            else:
+                self.form_errors.append(text)

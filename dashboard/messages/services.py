@@ -1,0 +1,405 @@
+"""Composing, editing, scheduling and cancelling messages. Plain functions; the caller commits.
+
+Every change to an existing message first takes a guarded write on its row
+(``UPDATE ... WHERE id = ? AND status IN ('draft', 'scheduled')``). If that touches
+no row, the scheduler (or another browser tab) got there first and the change is
+refused with IllegalTransition. If it touches the row, this transaction holds the
+row's write lock (the whole database on SQLite) until commit, so the scheduler's
+own conditional claim cannot slip in between the check and the write.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dashboard.auth.models import User
+from dashboard.dispatch.claim import start_send_now
+from dashboard.dispatch.models import Batch
+from dashboard.errors import ValidationError
+from dashboard.events.models import Event
+from dashboard.messages import placeholders
+from dashboard.messages.models import (
+    EDITABLE,
+    Audience,
+    Channel,
+    IllegalTransition,
+    Message,
+    MessageKind,
+    MessageStatus,
+    check_transition,
+)
+
+MAX_SUBJECT = 300
+MAX_BODY = 100 * 1024  # characters
+
+
+class Mode(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULE = "schedule"
+    SEND_NOW = "send_now"
+
+    @property
+    def label(self) -> str:
+        return {"draft": "Save as draft", "schedule": "Schedule", "send_now": "Send now"}[
+            self.value
+        ]
+
+
+class _Unset(enum.Enum):
+    UNSET = "unset"
+
+
+#: "Leave this field as it is" for partial updates (PATCH), distinct from None.
+UNSET: Final = _Unset.UNSET
+
+_EDITABLE_VALUES = [status.value for status in EDITABLE]
+
+
+# --- validation --------------------------------------------------------------------
+
+
+def parse_send_at(value: str | datetime | None, timezone: str) -> datetime | None:
+    """ISO 8601 with offset, or naive read in the event's time zone. Returns aware UTC."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValidationError(
+                {"send_at": f"{value!r} is not a date and time (ISO 8601, e.g. 2030-05-01T18:00)."}
+            ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(timezone))
+    return parsed.astimezone(UTC)
+
+
+def _clean_mode(mode: Mode | str | None, allowed: tuple[Mode, ...]) -> Mode:
+    try:
+        value = Mode(mode)
+    except ValueError:
+        choices = ", ".join(m.value for m in allowed)
+        raise ValidationError({"mode": f"Mode must be one of: {choices}."}) from None
+    if value not in allowed:
+        choices = ", ".join(m.value for m in allowed)
+        raise ValidationError({"mode": f"Mode must be one of: {choices}."})
+    return value
+
+
+def clean_message_fields(
+    audience: Any, channel: Any, subject: Any, body: Any
+) -> tuple[Audience, Channel, str, str]:
+    """Validate the envelope; every bad field is reported at once."""
+    errors: dict[str, str] = {}
+    try:
+        clean_audience = Audience(audience)
+    except ValueError:
+        errors["audience"] = "Choose an audience: " + ", ".join(a.value for a in Audience) + "."
+        clean_audience = Audience.EVERYONE
+    try:
+        clean_channel = Channel(channel)
+    except ValueError:
+        errors["channel"] = "Choose a channel: " + ", ".join(c.value for c in Channel) + "."
+        clean_channel = Channel.EMAIL
+
+    clean_subject = subject.strip() if isinstance(subject, str) else ""
+    if subject is not None and not isinstance(subject, str):
+        errors["subject"] = "The subject must be text."
+    elif not clean_subject:
+        errors["subject"] = "A subject is required."
+    elif "\r" in clean_subject or "\n" in clean_subject:
+        errors["subject"] = "The subject must be a single line (no line breaks)."
+    elif len(clean_subject) > MAX_SUBJECT:
+        errors["subject"] = (
+            f"The subject has {len(clean_subject)} characters; at most {MAX_SUBJECT}."
+        )
+    else:
+        _check_placeholders(clean_subject, "subject", errors)
+
+    clean_body = body.replace("\r\n", "\n") if isinstance(body, str) else ""  # as browsers count
+    if body is not None and not isinstance(body, str):
+        errors["body"] = "The message must be text."
+    elif not clean_body.strip():
+        errors["body"] = "The message text is required."
+    elif len(clean_body) > MAX_BODY:
+        errors["body"] = (
+            f"The message has {len(clean_body):,} characters; at most {MAX_BODY:,} (100 KB)."
+        )
+    else:
+        _check_placeholders(clean_body, "body", errors)
+
+    if errors:
+        raise ValidationError(errors)
+    return clean_audience, clean_channel, clean_subject, clean_body
+
+
+def _check_placeholders(text: str, field: str, errors: dict[str, str]) -> None:
+    try:
+        placeholders.validate(text)
+    except placeholders.PlaceholderError as error:
+        errors[field] = str(error)
+
+
+def _check_future(send_at: datetime | None, now: datetime) -> datetime:
+    if send_at is None:
+        raise ValidationError({"send_at": "Choose the date and time to send it."})
+    if send_at <= now:
+        raise ValidationError(
+            {"send_at": "That time has already passed; choose a time in the future."}
+        )
+    return send_at
+
+
+# --- create ------------------------------------------------------------------------
+
+
+def create_message(
+    session: Session,
+    event: Event,
+    actor: User | None,
+    *,
+    audience: Audience | str,
+    channel: Channel | str = Channel.EMAIL,
+    subject: str,
+    body: str,
+    mode: Mode | str = Mode.DRAFT,
+    send_at: str | datetime | None = None,
+    now: datetime,
+    kind: MessageKind = MessageKind.CUSTOM,
+) -> Message:
+    """A new draft, scheduled message, or one handed to dispatch at once (send_now).
+
+    For send_now the caller commits and then wakes the scheduler.
+    """
+    errors: dict[str, str] = {}
+    fields: tuple[Audience, Channel, str, str] | None = None
+    try:
+        fields = clean_message_fields(audience, channel, subject, body)
+    except ValidationError as error:
+        errors.update(error.errors)
+    try:
+        clean_mode = _clean_mode(mode, tuple(Mode))
+        when = parse_send_at(send_at, event.timezone)
+        if clean_mode is Mode.SCHEDULE:
+            when = _check_future(when, now)
+    except ValidationError as error:
+        errors.update(error.errors)
+    if errors or fields is None:
+        raise ValidationError(errors)
+
+    clean_audience, clean_channel, clean_subject, clean_body = fields
+    message = Message(
+        event_id=event.id,
+        kind=kind,
+        audience=clean_audience,
+        channel=clean_channel,
+        subject=clean_subject,
+        body=clean_body,
+        status=MessageStatus.DRAFT,
+        send_at=when if clean_mode is not Mode.SEND_NOW else None,
+        created_by_id=actor.id if actor else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    session.flush()
+    if clean_mode is Mode.SCHEDULE:
+        message.transition(MessageStatus.SCHEDULED)
+        session.flush()
+    elif clean_mode is Mode.SEND_NOW:
+        send_now(session, message, actor, now=now)
+    return message
+
+
+# --- change ------------------------------------------------------------------------
+
+
+def _lock_editable(
+    session: Session, message: Message, target: MessageStatus, now: datetime
+) -> None:
+    """Guarded write on the row: refuses (409) unless it is still draft or scheduled."""
+    current = MessageStatus(message.status)
+    if current not in EDITABLE:
+        raise IllegalTransition(current, target)
+    result = session.execute(
+        sa.update(Message)
+        .where(Message.id == message.id, Message.status.in_(_EDITABLE_VALUES))
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(message)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise IllegalTransition(MessageStatus(message.status), target)
+
+
+def update_message(
+    session: Session,
+    message: Message,
+    *,
+    now: datetime,
+    actor: User | None = None,
+    audience: Audience | str | _Unset = UNSET,
+    channel: Channel | str | _Unset = UNSET,
+    subject: str | _Unset = UNSET,
+    body: str | _Unset = UNSET,
+    mode: Mode | str | None = None,
+    send_at: str | datetime | None | _Unset = UNSET,
+) -> Message:
+    """Change a draft or scheduled message; UNSET fields keep their value.
+
+    ``mode`` switches between draft and schedule (or hands the edited message to
+    dispatch with send_now); None keeps the current status. A scheduled message
+    needs a future send time whenever the time changes or it becomes scheduled.
+    """
+    current = MessageStatus(message.status)
+    if current not in EDITABLE:
+        raise IllegalTransition(current, MessageStatus.DRAFT)
+
+    errors: dict[str, str] = {}
+    fields: tuple[Audience, Channel, str, str] | None = None
+    try:
+        fields = clean_message_fields(
+            message.audience if audience is UNSET else audience,
+            message.channel if channel is UNSET else channel,
+            message.subject if subject is UNSET else subject,
+            message.body if body is UNSET else body,
+        )
+    except ValidationError as error:
+        errors.update(error.errors)
+
+    target = current
+    clean_mode: Mode | None = None
+    when = message.send_at
+    try:
+        if mode is not None:
+            clean_mode = _clean_mode(mode, tuple(Mode))
+            if clean_mode is Mode.DRAFT:
+                target = MessageStatus.DRAFT
+            elif clean_mode is Mode.SCHEDULE:
+                target = MessageStatus.SCHEDULED
+        if send_at is not UNSET and clean_mode is not Mode.SEND_NOW:
+            when = parse_send_at(send_at, message.event.timezone)
+            time_changes = True
+        else:
+            time_changes = current is not MessageStatus.SCHEDULED
+        must_be_future = time_changes or when is None
+        if target is MessageStatus.SCHEDULED and clean_mode is not Mode.SEND_NOW and must_be_future:
+            when = _check_future(when, now)
+    except ValidationError as error:
+        errors.update(error.errors)
+    if errors or fields is None:
+        raise ValidationError(errors)
+
+    _lock_editable(session, message, MessageStatus.DRAFT, now)  # refused: "can no longer be edited"
+    if target != message.status:
+        message.transition(target)
+    (message.audience, message.channel, message.subject, message.body) = fields
+    message.send_at = when
+    message.updated_at = now
+    session.flush()
+    if clean_mode is Mode.SEND_NOW:
+        send_now(session, message, actor, now=now)
+    return message
+
+
+def schedule_message(
+    session: Session, message: Message, *, send_at: str | datetime, now: datetime
+) -> Message:
+    """draft|scheduled -> scheduled at ``send_at`` (strictly in the future)."""
+    return update_message(session, message, now=now, mode=Mode.SCHEDULE, send_at=send_at)
+
+
+def cancel_message(
+    session: Session, message: Message, *, now: datetime, actor: User | None = None
+) -> Message:
+    """draft|scheduled -> cancelled; anything else raises IllegalTransition (409)."""
+    check_transition(MessageStatus(message.status), MessageStatus.CANCELLED)
+    _lock_editable(session, message, MessageStatus.CANCELLED, now)
+    message.transition(MessageStatus.CANCELLED)
+    message.updated_at = now
+    session.flush()
+    return message
+
+
+def send_now(session: Session, message: Message, actor: User | None, *, now: datetime) -> Batch:
+    """Hand a draft or scheduled message to dispatch (atomic claim). Commit, then wake."""
+    batch = start_send_now(session, message, actor, now)
+    message.send_at = now  # when it actually started, for the lists and the API
+    session.flush()
+    return batch
+
+
+# --- reading -----------------------------------------------------------------------
+
+
+class Tab(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+    @property
+    def statuses(self) -> tuple[MessageStatus, ...]:
+        return TAB_STATUSES[self]
+
+
+TAB_STATUSES: dict[Tab, tuple[MessageStatus, ...]] = {
+    Tab.SCHEDULED: (MessageStatus.DRAFT, MessageStatus.SCHEDULED),
+    Tab.SENT: (
+        MessageStatus.SENDING,
+        MessageStatus.SENT,
+        MessageStatus.SENT_WITH_FAILURES,
+        MessageStatus.FAILED,
+    ),
+    Tab.CANCELLED: (MessageStatus.CANCELLED,),
+}
+
+
+def tab_for(status: MessageStatus) -> Tab:
+    return next(tab for tab, statuses in TAB_STATUSES.items() if status in statuses)
+
+
+def messages_query(
+    event_id: int, statuses: tuple[MessageStatus, ...] | None = None, tab: Tab | None = None
+) -> sa.Select[tuple[Message]]:
+    """Newest first: by send time on the Sent tab, by creation elsewhere."""
+    stmt = sa.select(Message).where(Message.event_id == event_id)
+    if statuses:
+        stmt = stmt.where(Message.status.in_([s.value for s in statuses]))
+    if tab is Tab.SENT:
+        return stmt.order_by(
+            sa.func.coalesce(Message.send_at, Message.updated_at).desc(), Message.id.desc()
+        )
+    return stmt.order_by(Message.id.desc())
+
+
+def tab_counts(session: Session, event_id: int) -> dict[Tab, int]:
+    rows = session.execute(
+        sa.select(Message.status, sa.func.count())
+        .where(Message.event_id == event_id)
+        .group_by(Message.status)
+    ).all()
+    by_status = {MessageStatus(status): n for status, n in rows}
+    return {
+        tab: sum(by_status.get(status, 0) for status in statuses)
+        for tab, statuses in TAB_STATUSES.items()
+    }
+
+
+def get_message_of(session: Session, event: Event, message_id: int) -> Message | None:
+    """The message if it belongs to ``event``; None for another event's id (answer 404)."""
+    message = session.get(Message, message_id)
+    if message is None or message.event_id != event.id:
+        return None
+    return message
