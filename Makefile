@@ -35,5 +35,11 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+screenshots: $(VENV)/.installed-dev
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser -q
+
 clean:
 	rm -rf $(VENV) .pytest_cache
