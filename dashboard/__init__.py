@@ -38,6 +38,7 @@ def create_app(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per poll
 
     _init_extensions(app)
     _register_blueprints(app)
