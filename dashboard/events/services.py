@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import sqlalchemy as sa
@@ -14,6 +14,7 @@ from dashboard.auth.models import User
 from dashboard.errors import ValidationError
 from dashboard.events.models import Collaborator, Event, Guest, Role, RsvpStatus
 from dashboard.messages.reminders import reschedule_reminders, seed_reminders
+from dashboard.timeutil import parse_local_datetime, wall_time
 
 log = logging.getLogger(__name__)
 
@@ -40,33 +41,12 @@ def timezone_choices() -> list[str]:
 
 def parse_starts_at(value: str | datetime, timezone: str) -> datetime:
     """ISO 8601 with offset, or naive, read in the event's time zone. Returns UTC."""
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        try:
-            parsed = datetime.fromisoformat(str(value).strip())
-        except ValueError:
-            raise ValidationError(
-                {"starts_at": f"{value!r} is not a date and time (ISO 8601)"}
-            ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(timezone))
-        if _wall_time(parsed.astimezone(UTC), parsed.tzinfo) != parsed.replace(tzinfo=None):
-            raise ValidationError(
-                {
-                    "starts_at": f"{parsed:%Y-%m-%d %H:%M} does not exist in {timezone} (the clocks change then)."
-                }
-            )
-    return parsed.astimezone(UTC)
-
-
-def _wall_time(value: datetime, zone: object) -> datetime:
-    return value.astimezone(zone).replace(tzinfo=None)  # type: ignore[arg-type]
+    return parse_local_datetime(value, timezone, "starts_at")
 
 
 def local_wall_time(event: Event) -> datetime:
     """The event's start as a naive wall-clock time in its own zone (what a form shows)."""
-    return _wall_time(event.starts_at, event.tz)
+    return wall_time(event.starts_at, event.tz)
 
 
 def _clean_event_fields(name: str, venue: str) -> tuple[str, str]:

@@ -11,9 +11,8 @@ own conditional claim cannot slip in between the check and the write.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -34,6 +33,7 @@ from dashboard.messages.models import (
     MessageStatus,
     check_transition,
 )
+from dashboard.timeutil import parse_local_datetime
 
 MAX_SUBJECT = 300
 MAX_BODY = 100 * 1024  # characters
@@ -68,18 +68,7 @@ def parse_send_at(value: str | datetime | None, timezone: str) -> datetime | Non
     """ISO 8601 with offset, or naive read in the event's time zone. Returns aware UTC."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        try:
-            parsed = datetime.fromisoformat(str(value).strip())
-        except ValueError:
-            raise ValidationError(
-                {"send_at": f"{value!r} is not a date and time (ISO 8601, e.g. 2030-05-01T18:00)."}
-            ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(timezone))
-    return parsed.astimezone(UTC)
+    return parse_local_datetime(value, timezone, "send_at")
 
 
 def _clean_mode(mode: Mode | str | None, allowed: tuple[Mode, ...]) -> Mode:
