@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from dashboard.auth.services import create_user
 from dashboard.events.models import Event, Guest, RsvpStatus
 from dashboard.events.services import create_event
 from dashboard.extensions import db
+from tests.pg import PostgresCluster, find_bin_dir
 from tests.smtp_server import SMTPServer
 
 PASSWORD = "correct horse battery"
@@ -45,6 +48,16 @@ def _cheap_password_hashing():
     auth_models.PASSWORD_METHOD = original
 
 
+@pytest.fixture(autouse=True)
+def _dispose_engines() -> Iterator[None]:
+    """Close the pooled connections of every app a test built (live servers, subprocess
+    helpers), so no connection outlives its test database."""
+    yield
+    for engines in list(db._app_engines.values()):  # Flask-SQLAlchemy's registry
+        for engine in engines.values():
+            engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One SQLite file built by the Alembic migrations; each test gets a copy."""
@@ -58,17 +71,69 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def database_path(tmp_path: Path, migrated_template: Path) -> Path:
-    path = tmp_path / "test.sqlite3"
-    shutil.copyfile(migrated_template, path)
-    return path
+def _engines() -> list[str]:
+    """Engines the database-touching tests run on (TEST_DATABASES=sqlite,postgresql)."""
+    raw = os.environ.get("TEST_DATABASES", "sqlite,postgresql")
+    return [name.strip() for name in raw.split(",") if name.strip()]
+
+
+ENGINES = _engines()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: the test checks something only SQLite has")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
+    """A throw-away PostgreSQL server with a migrated template database."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but the PostgreSQL server is not installed (.ci/run installs it)")
+        pytest.skip(
+            "PostgreSQL server not installed: PostgreSQL variants skipped (apt-get install postgresql)"
+        )
+    cluster = PostgresCluster(bin_dir).start()
+    try:
+        cluster.execute("CREATE DATABASE dashboard_template")
+        app = create_app(env={**BASE_ENV, "DATABASE_URL": cluster.url("dashboard_template")})
+        with app.app_context():
+            upgrade()
+            db.engine.dispose()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=ENGINES)
+def db_engine(request: pytest.FixtureRequest) -> str:
+    if request.param != "sqlite" and request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("checks a SQLite-only feature")
+    return request.param
 
 
 @pytest.fixture
-def app_env(database_path: Path) -> dict[str, str]:
+def database_url(db_engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database built by the migrations: a copy of the SQLite template file, or a
+    PostgreSQL database cloned from the migrated template."""
+    if db_engine == "sqlite":
+        template = request.getfixturevalue("migrated_template")
+        path = tmp_path / "test.sqlite3"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    cluster.execute(f"CREATE DATABASE {name} TEMPLATE dashboard_template")
+    yield cluster.url(name)
+    cluster.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def app_env(database_url: str) -> dict[str, str]:
     """The environment the app is built from; tests may add to it before using ``app``."""
-    return {**BASE_ENV, "DATABASE_URL": f"sqlite:///{database_path}"}
+    return {**BASE_ENV, "DATABASE_URL": database_url}
 
 
 @pytest.fixture

@@ -565,7 +565,7 @@ class Dispatcher:
             sa.literal(now, UTCDateTime()),
             sa.literal(now, UTCDateTime()),
         ).where(Guest.event_id == message.event_id, in_audience(message.audience), ~existing)
-        result = self.session.execute(
+        result = self.session.connection().execute(  # Core: a real rowcount on every driver
             sa.insert(Delivery).from_select(
                 [
                     "message_id",
@@ -586,7 +586,7 @@ class Dispatcher:
     def _record_skips(self, message_id: int, batch_id: int, now: datetime) -> int:
         """Skipped deliveries that no batch has recorded yet get their entry in this one."""
         recorded = sa.exists().where(BatchEntry.delivery_id == Delivery.id)
-        result = self.session.execute(
+        self.session.execute(
             sa.insert(BatchEntry).from_select(
                 ["batch_id", "delivery_id", "outcome", "reason", "processed_at"],
                 sa.select(
@@ -603,7 +603,15 @@ class Dispatcher:
                 ),
             )
         )
-        return result.rowcount or 0
+        # Counted, not taken from rowcount: drivers disagree about INSERT ... SELECT.
+        return (
+            self.session.scalar(
+                sa.select(sa.func.count()).where(
+                    BatchEntry.batch_id == batch_id, BatchEntry.outcome == Outcome.SKIPPED
+                )
+            )
+            or 0
+        )
 
     # --- finishing ---------------------------------------------------------------------
 

@@ -113,6 +113,7 @@ def test_a_deep_page_is_a_handful_of_queries(client, auth, big_batch):
     assert found.count('<tr class="entry-') == 1 and "Guest 01234" in found
 
 
+@pytest.mark.sqlite_only
 def test_entry_pages_use_the_batch_index(big_batch):
     _, batch = big_batch
     rows, total = batch_entries(db.session, batch.id, EntryFilter.FAILED, limit=50, offset=1950)
