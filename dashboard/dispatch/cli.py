@@ -16,15 +16,24 @@ def register(app: Flask) -> None:
         """Send due messages, retry failures, re-send one delivery."""
 
     @dispatch_group.command("run-due")
-    def run_due() -> None:
+    @click.option(
+        "--until-idle", is_flag=True, help="Poll again until a pass finds nothing to do."
+    )
+    def run_due(until_idle: bool) -> None:
         """One poll pass (recovery, due messages, retries), then exit."""
         from dashboard.dispatch.scheduler import build_dispatcher
 
         dispatcher = build_dispatcher(current_app, db.session)
-        report = dispatcher.poll()
+        recovered, batches = 0, []
+        while True:
+            report = dispatcher.poll()
+            recovered += report.recovered
+            batches += report.batches
+            if not (until_idle and report.batches):
+                break
         click.echo(
-            f"recovered {report.recovered} stale batch(es); ran {len(report.batches)} batch(es)"
-            + (f": {', '.join(map(str, report.batches))}" if report.batches else "")
+            f"recovered {recovered} stale batch(es); ran {len(batches)} batch(es)"
+            + (f": {', '.join(map(str, batches))}" if batches else "")
         )
 
     @dispatch_group.command("retry-failed")

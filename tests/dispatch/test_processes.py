@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def dispatcher_process(app_env: dict[str, str], **extra: str) -> subprocess.Popen:
+def dispatcher_process(app_env: dict[str, str], *flags: str, **extra: str) -> subprocess.Popen:
     env = {**os.environ, **app_env, **extra}
     return subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "dispatch", "run-due"],
+        [sys.executable, "-m", "flask", "--app", "wsgi", "dispatch", "run-due", *flags],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
