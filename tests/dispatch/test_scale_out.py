@@ -18,12 +18,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def db_engine(db_engine):
-    if db_engine != "postgresql":
-        pytest.skip(
-            "the scale-out engine is PostgreSQL (SQLite runs one process; see test_processes)"
-        )
-    return db_engine
+def db_engine() -> str:
+    """PostgreSQL only: it is the scale-out engine (test_processes covers SQLite)."""
+    return "postgresql"
 
 
 def test_three_processes_fifty_messages_each_guest_once(
