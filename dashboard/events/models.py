@@ -85,6 +85,8 @@ class Guest(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("event_id", "email_key"),
         sa.Index("ix_guests_event_id_rsvp_status", "event_id", "rsvp_status"),
+        # The preview's first receivable guest, without sorting the event's guests.
+        sa.Index("ix_guests_event_id_id", "event_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
