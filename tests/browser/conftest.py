@@ -1,21 +1,38 @@
 """Browser tests: the real app in a live server, a real SMTP server, headless Debian Chromium.
 
+One harness for every browser test: one Playwright (sync API, session-scoped browser), a
+live server per test with the scheduler polling every second and a real SMTP server, and
+pages that fail the test on console errors, page errors, failed requests and HTTP 5xx.
+
 Chromium comes from Debian (``/usr/bin/chromium``), never a Playwright download. Without it
 the tests skip with one line on a developer machine, and fail under ``CI=true``.
+
+Screenshots go to ``docs/screenshots/`` with ``UPDATE_SCREENSHOTS=1`` (``make screenshots``),
+otherwise to the test's ``tmp_path``, so a normal run never changes the repository.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from dashboard import create_app
+from dashboard.auth.models import User
 from dashboard.auth.services import create_user
+from dashboard.events import services as event_services
+from dashboard.events.models import Guest
 from dashboard.extensions import db
 from tests.conftest import PASSWORD
 from tests.smtp_server import free_port
@@ -32,11 +49,19 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-default-apps",
 ]
+VIEWPORT = {"width": 1280, "height": 900}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: How long a page or an assertion waits for something to appear (ms).
+TIMEOUT_MS = 10_000
 
 
 def pytest_collection_modifyitems(config, items):
-    if CHROMIUM.exists():
+    """Every test of this folder is marked ``browser``. Without Chromium they skip with one
+    reason line per file, and under CI=true a missing Chromium stops the run instead."""
+    ours = [item for item in items if "tests/browser/" in str(item.fspath)]
+    for item in ours:
+        item.add_marker(pytest.mark.browser)
+    if not ours or CHROMIUM.exists():
         return
     if os.environ.get("CI") == "true":
         raise pytest.UsageError(
@@ -45,9 +70,19 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(
         reason=f"{CHROMIUM} not found: browser tests skipped (apt-get install chromium)"
     )
-    for item in items:
-        if "tests/browser/" in str(item.fspath):
-            item.add_marker(skip)
+    for item in ours:
+        item.add_marker(skip)
+
+
+@pytest.fixture
+def db_engine() -> str:
+    """Browser tests check pages, not database engines: they run once, on SQLite (the
+    single-VM default), unless BROWSER_TEST_DATABASE names another engine. This overrides
+    the engine parametrization of tests/conftest.py for this folder only."""
+    return os.environ.get("BROWSER_TEST_DATABASE", "sqlite")
+
+
+# --- the live app ------------------------------------------------------------------------
 
 
 class LiveServer:
@@ -82,6 +117,8 @@ def live_app(app_env, smtp_server):
     runner = app.extensions.get("dispatch_scheduler")
     if runner is not None:
         runner.shutdown(wait=True)
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture
@@ -92,19 +129,88 @@ def live_server(live_app) -> Iterator[LiveServer]:
     server.stop()
 
 
+@contextmanager
+def app_session(live_app) -> Iterator[Session]:
+    """The live app's database session, for seeding and checking rows from the test."""
+    with live_app.app_context():
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+
+
+def make_user(live_app, email: str, name: str = "") -> dict[str, Any]:
+    """An account in the live app's database, as the ``login`` helper wants it."""
+    with app_session(live_app) as session:
+        user = create_user(session, email, PASSWORD, name=name)
+        session.commit()
+        return {"id": user.id, "email": user.email, "password": PASSWORD}
+
+
 @pytest.fixture
 def live_user(live_app):
     """A host account in the live app's database."""
-    with live_app.app_context():
-        user = create_user(db.session, "host@example.com", PASSWORD, name="Hannah Host")
-        db.session.commit()
-        return {"id": user.id, "email": user.email, "password": PASSWORD}
+    return make_user(live_app, "host@example.com", name="Hannah Host")
+
+
+def seed_event(
+    live_app,
+    owner_id: int,
+    guests: Iterable[tuple[str, str, str]] = (),
+    *,
+    name: str = "Summer Gala",
+    venue: str = "Grand Hall",
+    timezone: str = "Europe/Berlin",
+    days_ahead: int = 30,
+) -> int:
+    """An event at 19:00 local time (with its four auto-reminders) and ``(name, email, rsvp_status)`` guests."""
+    now = datetime.now(UTC)
+    local_day = datetime.now(ZoneInfo(timezone)) + timedelta(days=days_ahead)
+    starts_at = local_day.replace(hour=19, minute=0, second=0, microsecond=0)
+    with app_session(live_app) as session:
+        event = event_services.create_event(
+            session,
+            session.get(User, owner_id),
+            name=name,
+            starts_at=starts_at.astimezone(UTC),
+            timezone=timezone,
+            venue=venue,
+            now=now,
+        )
+        for guest_name, email, status in guests:
+            event_services.add_guest(
+                session, event, name=guest_name, email=email, rsvp_status=status
+            )
+        session.commit()
+        return event.id
+
+
+def guest_token(live_app, event_id: int, email: str) -> str:
+    """A guest's personal token (what the RSVP link in their e-mail carries)."""
+    with app_session(live_app) as session:
+        return session.scalars(
+            db.select(Guest.token).where(Guest.event_id == event_id, Guest.email == email)
+        ).one()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# --- the browser -------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def browser_instance():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
@@ -114,18 +220,20 @@ def browser_instance():
 
 
 class PageProblems:
-    """Console errors and failed requests seen by a page; every test asserts there are none."""
+    """Console errors and failed requests seen by a page; every test asserts there are none.
+
+    Chromium logs every 4xx answer as a console error ("Failed to load resource"). A test
+    that provokes one on purpose (a refused form, a 409) says so with ``allow_status(400)``;
+    any other console error, a failed request or a 5xx still fails the test."""
+
+    RESOURCE_ERROR = re.compile(
+        r"^Failed to load resource: the server responded with a status of (\d+)"
+    )
 
     def __init__(self, page):
         self.errors: list[str] = []
-        page.on(
-            "console",
-            lambda msg: (
-                self.errors.append(f"console {msg.type}: {msg.text}")
-                if msg.type == "error"
-                else None
-            ),
-        )
+        self.allowed: set[int] = set()
+        page.on("console", self._console)
         page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
         page.on(
             "requestfailed",
@@ -138,19 +246,45 @@ class PageProblems:
             ),
         )
 
+    def allow_status(self, *statuses: int) -> None:
+        assert all(400 <= status < 500 for status in statuses), "only client errors are expected"
+        self.allowed.update(statuses)
+
+    def _console(self, msg) -> None:
+        if msg.type != "error":
+            return
+        expected = self.RESOURCE_ERROR.match(msg.text)
+        if expected and int(expected.group(1)) in self.allowed:
+            return
+        self.errors.append(f"console {msg.type}: {msg.text} ({msg.location.get('url', '')})")
+
 
 @pytest.fixture
-def page(browser_instance, live_server):
-    context = browser_instance.new_context(
-        base_url=live_server.url, viewport={"width": 1280, "height": 900}
-    )
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    problems = PageProblems(page)
-    page.problems = problems
-    yield page
-    context.close()
-    assert problems.errors == [], problems.errors
+def open_page(browser_instance, live_server):
+    """``open_page()``: a page in a fresh browser context (its own cookies: another user,
+    or a guest without an account). Every page opened is checked for problems at the end."""
+    opened: list[tuple[Any, PageProblems]] = []
+
+    def factory():
+        context = browser_instance.new_context(
+            base_url=live_server.url, viewport=VIEWPORT, color_scheme="light"
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        page.problems = PageProblems(page)
+        opened.append((context, page.problems))
+        return page
+
+    yield factory
+    for context, _ in opened:
+        context.close()
+    errors = [error for _, problems in opened for error in problems.errors]
+    assert errors == [], errors
+
+
+@pytest.fixture
+def page(open_page):
+    return open_page()
 
 
 def login(page, user) -> None:
@@ -159,3 +293,44 @@ def login(page, user) -> None:
     page.get_by_label("Password").fill(user["password"])
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/")
+
+
+def flash(page, kind: str = "status"):
+    """The flashed message of the last action ("status" for success, "alert" for an error)."""
+    return page.locator(".flashes").get_by_role(kind)
+
+
+def recipient_count(page):
+    """The live "N guests will receive this" of the compose form."""
+    return page.get_by_role("complementary", name="Recipients and preview").get_by_role("status")
+
+
+@pytest.fixture
+def screenshot(tmp_path) -> Callable[..., Path]:
+    """``screenshot(page, name, around=locator, full_page=True)`` saves ``<name>.png`` (the
+    whole page, or the part around one element): into docs/screenshots with
+    UPDATE_SCREENSHOTS=1, else into the test's tmp_path."""
+
+    def save(page, name: str, *, around=None, margin: int = 24, full_page: bool = False) -> Path:
+        folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        options: dict[str, Any] = {"full_page": full_page}
+        if around is not None:
+            page.evaluate("window.scrollTo(0, 0)")
+            box = around.bounding_box()
+            assert box is not None, f"{around} is not visible"
+            options = {
+                "full_page": True,  # the clip is in page coordinates
+                "clip": {
+                    "x": max(0, box["x"] - margin),
+                    "y": max(0, box["y"] - margin),
+                    "width": min(VIEWPORT["width"], box["width"] + 2 * margin),
+                    "height": box["height"] + 2 * margin,
+                },
+            }
+        page.screenshot(path=str(path), animations="disabled", caret="hide", **options)
+        assert path.stat().st_size > 5_000, f"{path} looks blank"
+        return path
+
+    return save

@@ -19,8 +19,19 @@ def test_sending_row_loads_live_progress(client, auth, owner, sent_with_failures
     db.session.commit()
     auth.login(owner)
     html = client.get(f"/events/{event.id}/communications/sent").get_data(as_text=True)
-    assert f'hx-get="/events/{event.id}/messages/{message.id}/progress"' in html
+    assert f'hx-get="/events/{event.id}/messages/{message.id}/progress?row=1"' in html
     progress = client.get(
         f"/events/{event.id}/messages/{message.id}/progress", headers={"HX-Request": "true"}
     )
     assert progress.status_code == 200
+
+
+def test_finished_progress_updates_the_row_status_badge(client, auth, owner, sent_with_failures):
+    event, message, _batch = sent_with_failures
+    auth.login(owner)
+    html = client.get(
+        f"/events/{event.id}/messages/{message.id}/progress?row=1", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert f'id="message-status-{message.id}" hx-swap-oob="true">Sent with failures<' in html
+    detail = client.get(f"/events/{event.id}/messages/{message.id}").get_data(as_text=True)
+    assert "hx-swap-oob" not in detail  # only list rows get the badge refresh
