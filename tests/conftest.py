@@ -106,10 +106,22 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresClu
         cluster.stop()
 
 
-@pytest.fixture(params=ENGINES)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Database tests run once per engine; ``sqlite_only`` ones only on SQLite."""
+    if "db_engine" not in metafunc.fixturenames:
+        return
+    closest = metafunc._arg2fixturedefs["db_engine"][-1]
+    if closest.func is not db_engine.__wrapped__:  # type: ignore[attr-defined]
+        return  # a folder or module chose its engine by overriding the fixture
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        engines = [name for name in ENGINES if name == "sqlite"]
+    else:
+        engines = ENGINES
+    metafunc.parametrize("db_engine", engines, indirect=True)
+
+
+@pytest.fixture
 def db_engine(request: pytest.FixtureRequest) -> str:
-    if request.param != "sqlite" and request.node.get_closest_marker("sqlite_only"):
-        pytest.skip("checks a SQLite-only feature")
     return request.param
 
 

@@ -53,7 +53,9 @@ class Recorder:
         if self.data_reply:
             return self.data_reply
         with self.lock:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+            )
         return "250 Message accepted for delivery"
 
 

@@ -77,8 +77,12 @@ def test_wsgi_prints_one_line_not_a_traceback(tmp_path, env, expected):
         **env,
     }
     result = subprocess.run(
-        [sys.executable, "-c", "import wsgi"], cwd=tmp_path, env={**full_env, "PYTHONPATH": str(ROOT)},
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", "import wsgi"],
+        cwd=tmp_path,
+        env={**full_env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -16,9 +16,7 @@ def register(app: Flask) -> None:
         """Send due messages, retry failures, re-send one delivery."""
 
     @dispatch_group.command("run-due")
-    @click.option(
-        "--until-idle", is_flag=True, help="Poll again until a pass finds nothing to do."
-    )
+    @click.option("--until-idle", is_flag=True, help="Poll again until a pass finds nothing to do.")
     def run_due(until_idle: bool) -> None:
         """One poll pass (recovery, due messages, retries), then exit."""
         from dashboard.dispatch.scheduler import build_dispatcher

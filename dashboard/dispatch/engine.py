@@ -743,15 +743,8 @@ class Dispatcher:
                 sa.update(Message).where(Message.id == message_id).values(resume_at=resume)
             )
             return
-        figures = dict(
-            session.execute(
-                sa.select(Delivery.status, sa.func.count())
-                .where(Delivery.message_id == message_id)
-                .group_by(Delivery.status)
-            ).all()
-        )
-        sent = figures.get(DeliveryStatus.SENT, 0)
-        failed = figures.get(DeliveryStatus.FAILED, 0)
+        figures = final_figures(session, message_id)
+        sent, failed = figures["final_sent"], figures["final_failed"]
         if failed == 0:
             final = MessageStatus.SENT
         elif sent == 0:
@@ -762,11 +755,36 @@ class Dispatcher:
         session.execute(
             sa.update(Message)
             .where(Message.id == message_id, Message.status == MessageStatus.SENDING)
-            .values(status=final, resume_at=None, updated_at=now)
+            .values(status=final, resume_at=None, updated_at=now, **figures)
         )
 
 
 # --- manual actions (called by routes, the API and the CLI) ------------------------------
+
+
+def final_figures(session: Session, message_id: int) -> dict[str, int]:
+    """The message's delivery figures, aggregated from its rows (kept on a finished message)."""
+    by_status = dict(
+        session.execute(
+            sa.select(Delivery.status, sa.func.count())
+            .where(Delivery.message_id == message_id)
+            .group_by(Delivery.status)
+        ).all()
+    )
+    return {
+        "final_total": sum(by_status.values()),
+        "final_sent": by_status.get(DeliveryStatus.SENT, 0),
+        "final_failed": by_status.get(DeliveryStatus.FAILED, 0),
+        "final_skipped": by_status.get(DeliveryStatus.SKIPPED, 0),
+    }
+
+
+NO_FINAL_FIGURES = {
+    "final_total": None,
+    "final_sent": None,
+    "final_failed": None,
+    "final_skipped": None,
+}
 
 
 def retry_failed(session: Session, message: Message, actor: User | None, now: datetime) -> Batch:
@@ -795,7 +813,13 @@ def retry_failed(session: Session, message: Message, actor: User | None, now: da
     moved = session.execute(
         sa.update(Message)
         .where(Message.id == message.id, Message.status.in_([*FINISHED, MessageStatus.SENDING]))
-        .values(status=MessageStatus.SENDING, resume_at=None, dispatch_owner=None, updated_at=now)
+        .values(
+            status=MessageStatus.SENDING,
+            resume_at=None,
+            dispatch_owner=None,
+            updated_at=now,
+            **NO_FINAL_FIGURES,
+        )
         .execution_options(synchronize_session=False)
     ).rowcount
     if moved != 1:
@@ -838,5 +862,12 @@ def send_one(dispatcher: Dispatcher, delivery_id: int, actor: User | None) -> Ba
     batch.owner, batch.heartbeat_at = dispatcher.owner, now
     session.commit()
     dispatcher.run(delivery.message_id, batch.id, only_delivery=delivery_id)
+    # A finished message keeps figures that now include this delivery's new outcome.
+    session.execute(
+        sa.update(Message)
+        .where(Message.id == delivery.message_id, Message.final_total.is_not(None))
+        .values(**final_figures(session, delivery.message_id))
+    )
+    session.commit()
     session.refresh(batch)
     return batch

@@ -19,6 +19,7 @@ from dashboard.dispatch.models import (
     Outcome,
 )
 from dashboard.events.models import Guest
+from dashboard.messages.models import Message
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,25 @@ class Counts:
 
 
 def message_counts(session: Session, message_ids: Iterable[int]) -> dict[int, Counts]:
-    """Delivery figures per message (one GROUP BY over the (message_id, status) index)."""
+    """Delivery figures per message: the figures a finished message keeps, else one GROUP BY
+    over the (message_id, status) index for the ones still in flight."""
     ids = list(message_ids)
     if not ids:
         return {}
+    counts: dict[int, Counts] = {}
+    for mid, total, sent, failed, skipped in session.execute(
+        sa.select(
+            Message.id,
+            Message.final_total,
+            Message.final_sent,
+            Message.final_failed,
+            Message.final_skipped,
+        ).where(Message.id.in_(ids), Message.final_total.is_not(None))
+    ):
+        counts[mid] = Counts(total=total, sent=sent, failed=failed, skipped=skipped, pending=0)
+    ids = [mid for mid in ids if mid not in counts]
+    if not ids:
+        return counts
     rows = session.execute(
         sa.select(Delivery.message_id, Delivery.status, sa.func.count())
         .where(Delivery.message_id.in_(ids))
@@ -50,16 +66,15 @@ def message_counts(session: Session, message_ids: Iterable[int]) -> dict[int, Co
     raw: dict[int, dict[str, int]] = {mid: {} for mid in ids}
     for message_id, status, n in rows:
         raw[message_id][DeliveryStatus(status).value] = n
-    return {
-        mid: Counts(
+    for mid, by in raw.items():
+        counts[mid] = Counts(
             total=sum(by.values()),
             sent=by.get("sent", 0),
             failed=by.get("failed", 0),
             skipped=by.get("skipped", 0),
             pending=by.get("pending", 0),
         )
-        for mid, by in raw.items()
-    }
+    return counts
 
 
 # --- batch logs (issue 5): read-only helpers for the log pages, the API and the admin views

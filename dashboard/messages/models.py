@@ -154,6 +154,12 @@ class Message(db.Model):
     #: The dispatcher process holding this message, and its last sign of life (the lease).
     dispatch_owner: Mapped[str | None] = mapped_column(sa.String(100))
     dispatch_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The delivery figures, aggregated from the rows once the message is finished (NULL
+    #: while it is not): lists of sent messages read these instead of re-counting rows.
+    final_total: Mapped[int | None] = mapped_column()
+    final_sent: Mapped[int | None] = mapped_column()
+    final_failed: Mapped[int | None] = mapped_column()
+    final_skipped: Mapped[int | None] = mapped_column()
     created_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )

@@ -322,3 +322,39 @@ def test_finalizing_survives_a_broken_recipient_state(
     assert "Internal error" in batch.error
     refresh(message)
     assert message.status is MessageStatus.SENDING and message.dispatch_owner is None
+
+
+def test_finished_message_keeps_figures_equal_to_its_rows(
+    app, owner, dispatcher, make_event, make_guests, make_message, smtp_server, now
+):
+    """Invariant 7: the figures a finished message keeps are the aggregates of its rows."""
+    from dashboard.dispatch.queries import message_counts
+
+    event = make_event()
+    make_guests(event, 5)
+    make_guests(event, 2, prefix="bad")
+    make_guests(event, 1, prefix="gone", unsubscribed=True)
+    smtp_server.handler.rules = {"bad": "550 no such user"}
+    message = make_message(event)
+    dispatcher.poll()
+    refresh(message)
+    by_status = Counter(d.status for d in deliveries_of(message))
+    kept = (message.final_total, message.final_sent, message.final_failed, message.final_skipped)
+    assert kept == (8, by_status[DeliveryStatus.SENT], 2, 1) == (8, 5, 2, 1)
+    assert message_counts(db.session, [message.id])[message.id].as_json() == {
+        "total": 8,
+        "sent": 5,
+        "failed": 2,
+        "skipped": 1,
+        "pending": 0,
+    }
+
+    smtp_server.handler.rules = {}
+    retry_failed(db.session, message, owner, now)
+    db.session.commit()
+    refresh(message)
+    assert message.final_total is None  # in flight again: counted from the rows
+    assert message_counts(db.session, [message.id])[message.id].pending == 2
+    dispatcher.poll()
+    refresh(message)
+    assert (message.status, message.final_sent, message.final_failed) == (MessageStatus.SENT, 7, 0)

@@ -1,0 +1,185 @@
+"""An SMTP sink in its own process: counts what it receives, keeps no bodies.
+
+Run as ``python -m bench.sink``; it prints one JSON line ``{"smtp_port": ..,
+"control_port": ..}`` when both ports listen. The control port speaks one line per
+request: ``COUNT`` answers a JSON object (messages, distinct recipients, duplicate
+recipients, bytes), ``RESET`` answers the same and sets everything to zero, ``QUIT``
+stops the sink. Distinct recipients are kept as a set of addresses (a few MB for
+100,000), which is what lets the benchmark prove "exactly once" at the receiving end.
+
+``Sink`` is the parent's handle: it starts the process and talks to the control port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Tally:
+    messages: int = 0
+    bytes: int = 0
+    duplicates: int = 0
+    recipients: set[str] = field(default_factory=set)
+
+    def snapshot(self) -> dict[str, int]:
+        return {
+            "messages": self.messages,
+            "recipients": len(self.recipients),
+            "duplicates": self.duplicates,
+            "bytes": self.bytes,
+        }
+
+    def reset(self) -> dict[str, int]:
+        snap = self.snapshot()
+        self.messages = self.bytes = self.duplicates = 0
+        self.recipients = set()
+        return snap
+
+
+class CountingHandler:
+    """aiosmtpd handler: accept everything, count it, drop the content."""
+
+    def __init__(self, tally: Tally):
+        self.tally = tally
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        tally = self.tally
+        tally.messages += 1
+        tally.bytes += len(envelope.content or b"")
+        for rcpt in envelope.rcpt_tos:
+            if rcpt in tally.recipients:
+                tally.duplicates += 1
+            else:
+                tally.recipients.add(rcpt)
+        return "250 OK"
+
+
+async def serve(host: str = "127.0.0.1") -> None:
+    from aiosmtpd.smtp import SMTP
+
+    tally = Tally()
+    handler = CountingHandler(tally)
+    loop = asyncio.get_running_loop()
+    stopped = loop.create_future()
+
+    def make_smtp() -> SMTP:
+        # A fixed hostname: otherwise every connection pays socket.getfqdn().
+        return SMTP(handler, hostname="bench-sink", data_size_limit=10 * 1024 * 1024)
+
+    async def control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while line := await reader.readline():
+                command = line.decode().strip().upper()
+                if command == "RESET":
+                    answer: dict[str, Any] = tally.reset()
+                elif command == "QUIT":
+                    answer = {"bye": True}
+                    if not stopped.done():
+                        stopped.set_result(None)
+                else:
+                    answer = tally.snapshot()
+                writer.write(json.dumps(answer).encode() + b"\n")
+                await writer.drain()
+        writer.close()
+
+    smtp_server = await loop.create_server(make_smtp, host, 0)
+    control_server = await asyncio.start_server(control, host, 0)
+    ports = {
+        "smtp_port": smtp_server.sockets[0].getsockname()[1],
+        "control_port": control_server.sockets[0].getsockname()[1],
+    }
+    sys.stdout.write(json.dumps(ports) + "\n")
+    sys.stdout.flush()
+    try:
+        await stopped
+    finally:
+        smtp_server.close()
+        control_server.close()
+
+
+class Sink:
+    """The parent's handle on a sink process (a context manager)."""
+
+    def __init__(self, host: str = "127.0.0.1"):
+        self.host = host
+        self.proc: subprocess.Popen[str] | None = None
+        self.smtp_port = 0
+        self.control_port = 0
+        self._control: socket.socket | None = None
+        self._reader: Any = None
+
+    def start(self) -> Sink:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.sink"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.stop()
+            raise RuntimeError("the SMTP sink did not start")
+        ports = json.loads(line)
+        self.smtp_port, self.control_port = ports["smtp_port"], ports["control_port"]
+        self._control = socket.create_connection((self.host, self.control_port), timeout=30)
+        self._reader = self._control.makefile("r", encoding="utf-8")
+        return self
+
+    def _ask(self, command: str) -> dict[str, Any]:
+        assert self._control is not None
+        self._control.sendall(command.encode() + b"\n")
+        return json.loads(self._reader.readline())
+
+    def count(self) -> dict[str, int]:
+        return self._ask("COUNT")
+
+    def reset(self) -> dict[str, int]:
+        return self._ask("RESET")
+
+    def mail_env(self) -> dict[str, str]:
+        """Environment for the app to send through this sink."""
+        return {
+            "MAIL_SERVER": self.host,
+            "MAIL_PORT": str(self.smtp_port),
+            "MAIL_TRANSPORT": "smtp",
+        }
+
+    def stop(self) -> None:
+        if self._control is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._ask("QUIT")
+            self._reader.close()
+            self._control.close()
+            self._control = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.proc = None
+
+    def __enter__(self) -> Sink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve())

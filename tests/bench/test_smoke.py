@@ -1,0 +1,70 @@
+"""The benchmark at tiny sizes, so it cannot rot: correctness only, never timings."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench import growth, run
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "throughput": {
+        "n": 100,
+        "baseline_n": 100,
+        "slow_baseline_n": 20,
+        "concurrencies": (2,),
+        "runs": 1,
+    },
+    "memory": {"n": 100, "runs": 1},
+    "growth": {"scales": (100, 200), "repeats": 1, "poll_repeats": 2, "sent_messages": 2},
+    "load": {"n": 100, "runs": 1, "idle_requests": 2},
+}
+
+
+def test_every_section_at_tiny_sizes(tmp_path):
+    results, seconds = run.run_sections(tmp_path / "work", TINY)
+    assert set(results) == set(run.SECTIONS) == set(seconds)
+
+    tp = results["throughput"]
+    assert tp["exactly_once"], tp["problems"]
+    assert set(tp["figures"]) == {"ceiling", "email_message", "flask_mail", "dispatcher_c2"}
+    assert tp["verification"]["dispatcher_c2"]["deliveries"] == {"sent": 100}
+    assert tp["verification"]["dispatcher_c2"]["sink"]["recipients"] == 100
+    assert all(f["msg_per_s"] > 0 for f in tp["figures"].values())
+
+    mem = results["memory"]
+    assert mem["exactly_once"], mem["problems"]
+    assert mem["verification"]["entries"] == 100
+    assert mem["peak_rss_mb"] > 0 and mem["idle_peak_rss_mb"] > 0
+
+    grown = results["growth"]
+    assert [s["guests"] for s in grown["scales"]] == [100, 200]
+    for scale in grown["scales"]:
+        assert scale["deliveries"] == 2 * scale["guests"]
+        assert set(scale["pages"]) == {t.key for t in growth.TARGETS}
+        assert scale["poll"]["uses_partial_index"], scale["poll"]["plan"]
+        assert not math.isnan(scale["poll"]["median_ms"])
+
+    load = results["load"]
+    assert load["problems"] == []
+    assert load["locked"] == 0
+    assert set(load["pages"]) == {"communications", "sent_tab"}
+
+    out = tmp_path / "RESULTS.md"
+    text = run.write_report(
+        out, results, command="pytest", mode="smoke", duration=1.0, section_seconds=seconds
+    )
+    assert out.read_text() == text
+    for heading in (
+        "## Machine",
+        "## Summary against the targets of issue 7",
+        "## 1. Sending throughput",
+        "## 2. Memory",
+        "## 3. Cost of growth",
+        "## 4. UI under load",
+        "ix_messages_due",
+    ):
+        assert heading in text
