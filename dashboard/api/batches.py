@@ -18,21 +18,20 @@ from dashboard.api import bp
 from dashboard.db_types import utcnow
 from dashboard.dispatch import engine, scheduler
 from dashboard.dispatch.models import Batch
-from dashboard.dispatch.queries import EntryFilter, batch_entries
+from dashboard.dispatch.queries import EntryFilter
 from dashboard.dispatch.views import (
+    MAX_SEARCH,
     batch_json,
     entry_json,
     message_of_event,
+    requested_entries,
     visible_batch,
 )
 from dashboard.errors import Conflict
 from dashboard.events.access import get_event_for
 from dashboard.events.models import Role
 from dashboard.extensions import db
-from dashboard.web import Page, json_error, page_args, paginate
-
-ENTRIES_PER_PAGE = 50
-MAX_SEARCH = 200
+from dashboard.web import json_error, page_args, paginate
 
 
 def require_user() -> None:
@@ -74,17 +73,8 @@ def batch_entries_list(batch_id: int) -> Response:
             + ", ".join(f.value for f in EntryFilter)
             + "."
         ) from None
-    search = (request.args.get("q") or "").strip()[:MAX_SEARCH]
-    page_no, per_page = page_args(ENTRIES_PER_PAGE)
-    rows, total = batch_entries(
-        db.session,
-        batch.id,
-        entry_filter,
-        search,
-        limit=per_page,
-        offset=(page_no - 1) * per_page,
-    )
-    return jsonify(Page(rows, page_no, per_page, total).as_json(entry_json))
+    entries, _search = requested_entries(db.session, batch.id, entry_filter)
+    return jsonify(entries.as_json(entry_json))
 
 
 @bp.post("/events/<int:event_id>/messages/<int:message_id>/retry-failed")

@@ -33,7 +33,6 @@ from dashboard.dispatch import views as v
 from dashboard.dispatch.models import Batch
 from dashboard.dispatch.queries import (
     EntryFilter,
-    batch_entries,
     delivery_history,
     entry_outcome_counts,
     message_counts,
@@ -50,8 +49,6 @@ bp = Blueprint("dispatch", __name__)
 
 EVENT = "/events/<int:event_id>"
 BATCHES_PER_PAGE = 20
-ENTRIES_PER_PAGE = 50
-MAX_SEARCH = 200
 #: htmx events sent when a live fragment sees its batch (or message) finish.
 BATCH_FINISHED = "batch-finished"
 MESSAGE_FINISHED = "message-finished"
@@ -228,25 +225,17 @@ def _retry_refused(event: Event, message: Message, text: str) -> Response:
 
 def _entries_context(event: Event, batch: Batch) -> dict[str, Any]:
     entry_filter = _entry_filter()
-    search = (request.args.get("q") or "").strip()[:MAX_SEARCH]
-    page_no, per_page = page_args(ENTRIES_PER_PAGE)
-    rows, total = batch_entries(
-        db.session,
-        batch.id,
-        entry_filter,
-        search,
-        limit=per_page,
-        offset=(page_no - 1) * per_page,
-    )
+    entries, search = v.requested_entries(db.session, batch.id, entry_filter)
+    per_page = entries.per_page
     filter_args: dict[str, Any] = {"event_id": event.id, "batch_id": batch.id}
     if entry_filter is not EntryFilter.ALL:
         filter_args["outcome"] = entry_filter.value
     if search:
         filter_args["q"] = search
-    if per_page != ENTRIES_PER_PAGE:
+    if per_page != v.ENTRIES_PER_PAGE:
         filter_args["per_page"] = per_page
     return {
-        "entries": Page(items=rows, page=page_no, per_page=per_page, total=total),
+        "entries": entries,
         "entry_filter": entry_filter,
         "filters": list(EntryFilter)
         if batch.dry_run

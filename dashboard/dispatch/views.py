@@ -18,6 +18,7 @@ from werkzeug.exceptions import Forbidden, NotFound
 
 from dashboard.auth.models import User
 from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger, Delivery, DeliveryStatus
+from dashboard.dispatch.queries import EntryFilter, batch_entries
 from dashboard.events.access import role_for
 from dashboard.events.models import Event, Guest, Role
 from dashboard.messages.audience import sample_guest
@@ -26,6 +27,27 @@ from dashboard.messages.placeholders import PlaceholderError
 from dashboard.messages.rendering import MessageRenderer, RenderedMessage
 
 # --- lookups that enforce visibility ---------------------------------------------------
+
+
+ENTRIES_PER_PAGE = 50
+MAX_SEARCH = 200
+
+
+def requested_entries(
+    session: Session, batch_id: int, entry_filter: EntryFilter
+) -> tuple[Any, str]:
+    """The page of a batch's entries that the query string asks for (``q``, ``page``,
+    ``per_page``), for the drill-down page and the API alike: (Page, search)."""
+    from flask import request
+
+    from dashboard.web import Page, page_args
+
+    search = (request.args.get("q") or "").strip()[:MAX_SEARCH]
+    page_no, per_page = page_args(ENTRIES_PER_PAGE)
+    rows, total = batch_entries(
+        session, batch_id, entry_filter, search, limit=per_page, offset=(page_no - 1) * per_page
+    )
+    return Page(items=rows, page=page_no, per_page=per_page, total=total), search
 
 
 def message_of_event(session: Session, event: Event, message_id: int) -> Message:
