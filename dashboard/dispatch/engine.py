@@ -482,31 +482,23 @@ class Dispatcher:
         sent = failed = skipped = 0
         for delivery_id, attempts, result in outcomes:
             entry = {"batch_id": batch_id, "delivery_id": delivery_id, "processed_at": now}
-            if isinstance(result, Skip):
+            if isinstance(result, Skip) or result.dry_run:
+                # Not sent: skipped with its reason; a dry run says so on the row and entry.
+                dry_run = not isinstance(result, Skip)
+                reason = result.error if dry_run else result.reason  # type: ignore[union-attr]
                 skipped += 1
                 updates.append(
                     {
                         "id": delivery_id,
                         "status": DeliveryStatus.SKIPPED,
-                        "last_error": result.reason,
+                        "dry_run": dry_run,
+                        "last_error": reason,
                         "next_attempt_at": None,
                         "updated_at": now,
                     }
                 )
-                entries.append({**entry, "outcome": Outcome.SKIPPED, "reason": result.reason})
-            elif result.dry_run:
-                skipped += 1
-                updates.append(
-                    {
-                        "id": delivery_id,
-                        "status": DeliveryStatus.SKIPPED,
-                        "dry_run": True,
-                        "last_error": result.error,
-                        "next_attempt_at": None,
-                        "updated_at": now,
-                    }
-                )
-                entries.append({**entry, "outcome": Outcome.DRY_RUN, "reason": result.error})
+                outcome = Outcome.DRY_RUN if dry_run else Outcome.SKIPPED
+                entries.append({**entry, "outcome": outcome, "reason": reason})
             elif result.ok:
                 sent += 1
                 updates.append(
