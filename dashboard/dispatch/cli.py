@@ -22,16 +22,18 @@ def register(app: Flask) -> None:
         from dashboard.dispatch.scheduler import build_dispatcher
 
         dispatcher = build_dispatcher(current_app, db.session)
-        recovered, batches = 0, []
+        recovered, batches, helped = 0, [], []
         while True:
             report = dispatcher.poll()
             recovered += report.recovered
             batches += report.batches
-            if not (until_idle and report.batches):
+            helped += report.helped
+            if not (until_idle and (report.batches or report.helped)):
                 break
         click.echo(
             f"recovered {recovered} stale batch(es); ran {len(batches)} batch(es)"
             + (f": {', '.join(map(str, batches))}" if batches else "")
+            + (f"; helped {', '.join(map(str, sorted(set(helped))))}" if helped else "")
         )
 
     @dispatch_group.command("retry-failed")

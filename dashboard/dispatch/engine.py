@@ -5,21 +5,27 @@ The shape of a batch (seeds 000, 001, 003):
 1. Resolve the audience into ``deliveries`` rows (one per message and guest, unique) with
    one INSERT ... SELECT; guests who cannot receive become ``skipped`` with the reason.
 2. Walk the deliveries that still need sending in id order, ``commit_every`` at a time:
-   render, send over the pool, then record each recipient's outcome, the batch
-   counters (atomic increments) and the lease heartbeat in one commit. A delivery is
-   marked sent only after the transport accepted it. A hard crash can therefore
-   repeat at most the one group that was sent but not yet committed.
-3. Finish in a clean transaction (rollback first, then UPDATE statements by id), so
+   claim the chunk (one conditional UPDATE), render, send over the pool, then record
+   each recipient's outcome, the batch counters (atomic increments) and the lease
+   heartbeat in one commit. A delivery is marked sent only after the transport
+   accepted it. A hard crash can therefore repeat at most the one chunk that was sent
+   but not yet committed.
+3. Other dispatcher processes with nothing of their own to do join the batch
+   (``help``): they claim and send chunks the same way and record them in the same
+   batch. The owner walks again until no helper holds a claim, then finishes.
+4. Finish in a clean transaction (rollback first, then UPDATE statements by id), so
    the state of a failed recipient can never stop the batch from being finalized.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from types import SimpleNamespace
 
 import sqlalchemy as sa
@@ -85,6 +91,35 @@ class Skip:
 class PollReport:
     recovered: int = 0
     batches: list[int] = field(default_factory=list)
+    #: Batches of other processes this one helped send (a chunk or more of their work).
+    helped: list[int] = field(default_factory=list)
+
+
+#: How often a batch's owner looks again while helpers still hold claims on its rows.
+HELPER_WAIT_SECONDS = 0.2
+
+
+@dataclass
+class _Work:
+    """One process's part in one batch: the owner's (``leader``) or a helper's."""
+
+    batch_id: int
+    message_id: int
+    leader: bool
+    renderer: MessageRenderer
+    builder: MessageBuilder
+    pool: SenderPool
+    tick: float
+    processed: int = 0
+
+
+def insert_ignoring_duplicates(session: Session, model: type, keys: list[str]):  # type: ignore[no-untyped-def]
+    """INSERT ... ON CONFLICT (keys) DO NOTHING on SQLite and PostgreSQL alike."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model).on_conflict_do_nothing(index_elements=keys)
 
 
 class Dispatcher:
@@ -131,6 +166,9 @@ class Dispatcher:
             if batch_id is not None:
                 self.run(message_id, batch_id)
                 report.batches.append(batch_id)
+        for batch_id, message_id in self._joinable(limit):
+            if self.help(message_id, batch_id):
+                report.helped.append(batch_id)
         return report
 
     def record_poll(self, error: str | None = None) -> None:
@@ -161,6 +199,63 @@ class Dispatcher:
                 .limit(limit)
             ).all()
         )
+
+    def _joinable(self, limit: int) -> list[tuple[int, int]]:
+        """Other processes' running batches with rows nobody has an outcome for yet."""
+        now = self.clock()
+        return [
+            (row.id, row.message_id)
+            for row in self.session.execute(
+                sa.select(Batch.id, Batch.message_id)
+                .join(Message, Message.id == Batch.message_id)
+                .where(
+                    Batch.status == BatchStatus.RUNNING,
+                    Batch.heartbeat_at >= now - self.settings.lease,
+                    Batch.sealed_at.is_(None),
+                    Batch.owner != self.owner,
+                    Batch.trigger != BatchTrigger.SEND_ONE,
+                    Batch.dry_run.is_(self.settings.dry_run),
+                    Batch.total > Batch.sent + Batch.failed + Batch.skipped,
+                    Message.status == MessageStatus.SENDING,
+                )
+                .order_by(Batch.id)
+                .limit(limit)
+            ).all()
+        ]
+
+    def help(self, message_id: int, batch_id: int) -> int:
+        """Send chunks of another process's batch until none is left; how many rows it did.
+
+        A helper claims chunks exactly as the owner does and records them in the same
+        batch, but it never finalizes the batch or touches the message: its owner does,
+        once no claim is left. If the mail server is unreachable the helper gives its
+        chunk back and leaves (the owner pauses the message).
+        """
+        session = self.session
+        batch = session.get(Batch, batch_id)
+        message = session.get(Message, message_id)
+        if batch is None or message is None:
+            return 0
+        as_of = batch.started_at  # the owner's scope: never a retry the owner would not send
+        work = self._work(batch_id, message, leader=False)
+        session.commit()
+        try:
+            work.pool.open()
+            for scope in self._passes(as_of, None):
+                if self._send_pass(work, scope) is not None:
+                    break
+        except Unreachable as error:
+            log.info("not helping batch %s: %s", batch_id, error)
+        except Exception:  # noqa: BLE001 - the owner still has the batch; give the chunk back
+            log.exception("helping batch %s failed", batch_id)
+            session.rollback()
+            claim.release_claims(session, message_id, self.owner)
+            session.commit()
+        finally:
+            work.pool.close()
+        if work.processed:
+            log.info("helped batch %s with %s deliveries", batch_id, work.processed)
+        return work.processed
 
     def take_over(self, message_id: int) -> int | None:
         """Lease a message in ``sending`` and give it a batch: adopt a queued one or start one."""
@@ -296,8 +391,6 @@ class Dispatcher:
         batch = session.get(Batch, batch_id)
         message = session.get(Message, message_id)
         assert batch is not None and message is not None
-        event = session.get(Event, message.event_id)
-        assert event is not None
         as_of = self.clock()
         trigger = batch.trigger
         if trigger in (BatchTrigger.SCHEDULE, BatchTrigger.SEND_NOW, BatchTrigger.RESUME):
@@ -311,6 +404,7 @@ class Dispatcher:
             )
             or 0
         )
+        # From this commit on (total > outcomes so far) other processes may join the batch.
         session.execute(
             sa.update(Batch)
             .where(Batch.id == batch_id)
@@ -318,73 +412,120 @@ class Dispatcher:
         )
         session.commit()
 
-        renderer = MessageRenderer(event, message.subject, message.body, self.settings.base_url)
-        builder = MessageBuilder(self.settings.sender, self.settings.message_id_domain)
-        pool = SenderPool(
-            self.make_transport, self.settings.concurrency, self.settings.rate_per_second
-        )
+        work = self._work(batch_id, message, leader=True)
         try:
             if total > skipped:
                 try:
-                    pool.open()
+                    work.pool.open()
                 except Unreachable as error:
                     return self._pause(batch_id, message_id, str(error))
-            return self._send_all(
-                batch, message, renderer, builder, pool, self._passes(as_of, only_delivery)
-            )
+            return self._send_all(work, self._passes(as_of, only_delivery))
         finally:
-            pool.close()
+            work.pool.close()
+
+    def _work(self, batch_id: int, message: Message, *, leader: bool) -> _Work:
+        event = self.session.get(Event, message.event_id)
+        assert event is not None
+        return _Work(
+            batch_id=batch_id,
+            message_id=message.id,
+            leader=leader,
+            renderer=MessageRenderer(event, message.subject, message.body, self.settings.base_url),
+            builder=MessageBuilder(self.settings.sender, self.settings.message_id_domain),
+            pool=SenderPool(
+                self.make_transport, self.settings.concurrency, self.settings.rate_per_second
+            ),
+            tick=max(1.0, self.settings.lease_seconds / 4),
+        )
 
     def _scope(self, as_of: datetime, only_delivery: int | None) -> sa.ColumnElement[bool]:
         if only_delivery is not None:
-            return Delivery.id == only_delivery
+            return self._only(only_delivery)
         return needs_sending(self.settings.max_attempts, as_of)
+
+    @staticmethod
+    def _only(delivery_id: int) -> sa.ColumnElement[bool]:
+        """A single re-send (``send_one`` made the row pending); sent, it leaves the scope."""
+        return sa.and_(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.PENDING)
 
     def _passes(self, as_of: datetime, only_delivery: int | None) -> list[sa.ColumnElement[bool]]:
         """The scope as OR-free parts, walked one after the other.
 
         ``pending OR retryable`` in one keyset query makes SQLite merge two indexes and
         sort every remaining row for each group (O(n) per group, O(n²) per batch); each
-        part alone walks the (message_id, status) index and stops after one group.
+        part alone walks the (message_id, status, id) index and stops after one group.
         """
         if only_delivery is not None:
-            return [Delivery.id == only_delivery]
+            return [self._only(only_delivery)]
         return [
             Delivery.status == DeliveryStatus.PENDING,
             retryable(self.settings.max_attempts, as_of),
         ]
 
-    def _send_all(
-        self,
-        batch: Batch,
-        message: Message,
-        renderer: MessageRenderer,
-        builder: MessageBuilder,
-        pool: SenderPool,
-        passes: list[sa.ColumnElement[bool]],
-    ) -> BatchStatus:
-        batch_id, message_id = batch.id, message.id
-        tick = max(1.0, self.settings.lease_seconds / 4)
-        for scope in passes:
-            status = self._send_pass(batch_id, message_id, renderer, builder, pool, scope, tick)
-            if status is not None:
-                return status
-        return self._finish(batch_id, message_id)
+    def _send_all(self, work: _Work, passes: list[sa.ColumnElement[bool]]) -> BatchStatus:
+        """The owner's walk: every pass, then again while helpers still hold claims.
 
-    def _send_pass(
-        self,
-        batch_id: int,
-        message_id: int,
-        renderer: MessageRenderer,
-        builder: MessageBuilder,
-        pool: SenderPool,
-        scope: sa.ColumnElement[bool],
-        tick: float,
-    ) -> BatchStatus | None:
-        """Send every delivery of one scope in id order; a status when the batch must stop."""
+        A helper that stops (killed, or its mail server unreachable) leaves claims that
+        run out after the lease; the next walk from the start picks those rows up.
+        """
+        patience = 2 * self.settings.lease_seconds + 5  # a live helper renews its claims
+        deadline = time.monotonic() + patience
+        while True:
+            # Looked at before the walk: a claim that lapses during it is walked next time.
+            helpers_busy = claim.claimed_by_others(
+                self.session, work.message_id, self.owner, self.clock(), self.settings.lease
+            )
+            self.session.commit()
+            done_before = work.processed
+            for scope in passes:
+                status = self._send_pass(work, scope)
+                if status is not None:
+                    return status
+            if work.processed > done_before:
+                # Rows behind the cursor may have been given back or their claims lapsed.
+                deadline = time.monotonic() + patience
+                continue
+            if not helpers_busy or time.monotonic() > deadline:
+                break  # a row a helper still holds then is awaited or resumed by _finish
+            time.sleep(HELPER_WAIT_SECONDS)
+            if not self._heartbeat(work, []):
+                return self._lost_lease(work)
+        return self._finish(work.batch_id, work.message_id)
+
+    def _lost_lease(self, work: _Work) -> BatchStatus:
+        return self._finish(
+            work.batch_id,
+            work.message_id,
+            interrupted="Another dispatcher took this message over (lease expired).",
+            release=False,
+        )
+
+    def _send_pass(self, work: _Work, scope: sa.ColumnElement[bool]) -> BatchStatus | None:
+        """Claim and send one chunk at a time in id order; a status when the batch must stop.
+
+        The owner and any helper run this same walk: each claims the next unclaimed
+        chunk (``commit_every`` rows) with one conditional UPDATE, so two processes
+        never hold the same row.
+        """
         session = self.session
         last_id = 0
         while True:
+            now = self.clock()
+            ids = claim.claim_deliveries(
+                session,
+                batch_id=work.batch_id,
+                message_id=work.message_id,
+                scope=scope,
+                owner=self.owner,
+                now=now,
+                lease=self.settings.lease,
+                after_id=last_id,
+                limit=self.settings.commit_every,
+            )
+            session.commit()
+            if not ids:
+                return None
+            last_id = ids[-1]
             rows = session.execute(
                 sa.select(
                     Delivery.id,
@@ -395,14 +536,10 @@ class Dispatcher:
                     Guest.unsubscribed_at,
                 )
                 .join(Guest, Guest.id == Delivery.guest_id)
-                .where(Delivery.message_id == message_id, Delivery.id > last_id, scope)
+                .where(Delivery.id.in_(ids))
                 .order_by(Delivery.id)
-                .limit(self.settings.commit_every)
             ).all()
             session.commit()  # end the read before the slow part
-            if not rows:
-                break
-            last_id = rows[-1].id
             outcomes: list[tuple[int, int, SendResult | Skip]] = []
             emails: list[OutgoingEmail] = []
             attempts_of: dict[int, int] = {}
@@ -412,14 +549,14 @@ class Dispatcher:
                     outcomes.append((row.id, row.attempts, Skip(REASON_UNSUBSCRIBED)))
                     continue
                 try:
-                    emails.append(self._compose(row, message_id, renderer, builder))
+                    emails.append(self._compose(row, work))
                 except Exception as error:  # noqa: BLE001 - one recipient's problem only
                     log.warning("delivery %s could not be rendered: %s", row.id, error)
                     outcomes.append(
                         (row.id, row.attempts, SendResult.permanent(f"could not render: {error}"))
                     )
-            results = pool.wait(
-                pool.submit(emails), tick, lambda: self._heartbeat(batch_id, message_id)
+            results = work.pool.wait(
+                work.pool.submit(emails), work.tick, partial(self._heartbeat, work, ids)
             )
             unreachable: Unreachable | None = None
             for email, result in zip(emails, results, strict=True):
@@ -427,24 +564,22 @@ class Dispatcher:
                     unreachable = unreachable or result  # not charged to the recipient
                 else:
                     outcomes.append((email.delivery_id, attempts_of[email.delivery_id], result))
-            still_owner = self._record(batch_id, message_id, outcomes)
+            still_owner = self._record(work, outcomes)
+            work.processed += len(outcomes)
             if unreachable is not None:
-                return self._pause(batch_id, message_id, str(unreachable))
+                if not work.leader:
+                    claim.release_claims(session, work.message_id, self.owner)
+                    session.commit()
+                    return BatchStatus.INTERRUPTED  # the owner pauses the message
+                return self._pause(work.batch_id, work.message_id, str(unreachable))
             if not still_owner:
-                return self._finish(
-                    batch_id,
-                    message_id,
-                    interrupted="Another dispatcher took this message over (lease expired).",
-                    release=False,
-                )
-        return None
+                return self._lost_lease(work)
 
-    def _compose(
-        self, row, message_id: int, renderer: MessageRenderer, builder: MessageBuilder
-    ) -> OutgoingEmail:  # type: ignore[no-untyped-def]
+    def _compose(self, row, work: _Work) -> OutgoingEmail:  # type: ignore[no-untyped-def]
         guest = SimpleNamespace(name=row.name, email=row.email, token=row.token)
-        rendered = renderer.render(guest)  # type: ignore[arg-type]
-        message_ref = builder.message_id(message_id, row.id)
+        rendered = work.renderer.render(guest)  # type: ignore[arg-type]
+        builder = work.builder
+        message_ref = builder.message_id(work.message_id, row.id)
         data = builder.build(
             to_name=rendered.to_name,
             to_email=rendered.to_email,
@@ -463,25 +598,37 @@ class Dispatcher:
             body=rendered.body,
         )
 
-    def _heartbeat(self, batch_id: int, message_id: int) -> bool:
+    def _heartbeat(self, work: _Work, claimed: list[int]) -> bool:
+        """Keep this chunk's claims; the owner also keeps its lease and the batch's heartbeat."""
         now = self.clock()
-        owner = claim.renew_lease(self.session, message_id, self.owner, now)
-        self.session.execute(sa.update(Batch).where(Batch.id == batch_id).values(heartbeat_at=now))
+        claim.renew_claims(self.session, claimed, self.owner, now)
+        owner = True
+        if work.leader:
+            owner = claim.renew_lease(self.session, work.message_id, self.owner, now)
+            self.session.execute(
+                sa.update(Batch).where(Batch.id == work.batch_id).values(heartbeat_at=now)
+            )
         self.session.commit()
         return owner
 
-    def _record(
-        self, batch_id: int, message_id: int, outcomes: list[tuple[int, int, SendResult | Skip]]
-    ) -> bool:
+    def _record(self, work: _Work, outcomes: list[tuple[int, int, SendResult | Skip]]) -> bool:
         """Write one group of outcomes, the counters and the heartbeat in one commit."""
         if not outcomes:
-            return self._heartbeat(batch_id, message_id)
+            return self._heartbeat(work, [])
+        batch_id = work.batch_id
         now = self.clock()
         updates: list[dict] = []
         entries: list[dict] = []
         sent = failed = skipped = 0
+        released = {"claimed_by": None, "claimed_at": None, "updated_at": now}
         for delivery_id, attempts, result in outcomes:
-            entry = {"batch_id": batch_id, "delivery_id": delivery_id, "processed_at": now}
+            entry = {
+                "batch_id": batch_id,
+                "delivery_id": delivery_id,
+                "worker": self.owner,
+                "processed_at": now,
+                "error_kind": None,
+            }
             if isinstance(result, Skip) or result.dry_run:
                 # Not sent: skipped with its reason; a dry run says so on the row and entry.
                 dry_run = not isinstance(result, Skip)
@@ -494,7 +641,7 @@ class Dispatcher:
                         "dry_run": dry_run,
                         "last_error": reason,
                         "next_attempt_at": None,
-                        "updated_at": now,
+                        **released,
                     }
                 )
                 outcome = Outcome.DRY_RUN if dry_run else Outcome.SKIPPED
@@ -511,7 +658,7 @@ class Dispatcher:
                         "last_error": None,
                         "error_kind": None,
                         "next_attempt_at": None,
-                        "updated_at": now,
+                        **released,
                     }
                 )
                 entries.append({**entry, "outcome": Outcome.SENT, "reason": None})
@@ -538,7 +685,7 @@ class Dispatcher:
                         "last_error": result.error,
                         "error_kind": result.kind,
                         "next_attempt_at": retry_at,
-                        "updated_at": now,
+                        **released,
                     }
                 )
                 entries.append(
@@ -551,18 +698,21 @@ class Dispatcher:
                 )
         session = self.session
         session.execute(sa.update(Delivery), updates)
-        session.execute(sa.insert(BatchEntry), entries)
+        # A row re-sent after its sender's claim ran out is recorded once per batch.
         session.execute(
-            sa.update(Batch)
-            .where(Batch.id == batch_id)
-            .values(
-                sent=Batch.sent + sent,
-                failed=Batch.failed + failed,
-                skipped=Batch.skipped + skipped,
-                heartbeat_at=now,
-            )
+            insert_ignoring_duplicates(session, BatchEntry, ["batch_id", "delivery_id"]), entries
         )
-        owner = claim.renew_lease(session, message_id, self.owner, now)
+        progress = {
+            "sent": Batch.sent + sent,
+            "failed": Batch.failed + failed,
+            "skipped": Batch.skipped + skipped,
+        }
+        if work.leader:
+            progress["heartbeat_at"] = now
+        session.execute(sa.update(Batch).where(Batch.id == batch_id).values(**progress))
+        owner = True
+        if work.leader:
+            owner = claim.renew_lease(session, work.message_id, self.owner, now)
         session.commit()
         return owner
 
@@ -611,12 +761,13 @@ class Dispatcher:
         recorded = sa.exists().where(BatchEntry.delivery_id == Delivery.id)
         self.session.execute(
             sa.insert(BatchEntry).from_select(
-                ["batch_id", "delivery_id", "outcome", "reason", "processed_at"],
+                ["batch_id", "delivery_id", "outcome", "reason", "worker", "processed_at"],
                 sa.select(
                     sa.literal(batch_id),
                     Delivery.id,
                     sa.literal(Outcome.SKIPPED.value),
                     Delivery.last_error,
+                    sa.literal(self.owner),
                     sa.literal(now, UTCDateTime()),
                 ).where(
                     Delivery.message_id == message_id,
@@ -671,9 +822,19 @@ class Dispatcher:
         pause: timedelta | None = None,
         release: bool = True,
     ) -> BatchStatus:
-        """Finalize in a clean transaction: statements by id, figures from the rows (invariants 6, 7)."""
+        """Finalize in a clean transaction: statements by id, figures from the rows (invariants 6, 7).
+
+        First the batch is sealed, so no helper claims more of it, and the chunks that
+        helpers are still sending are waited for (at most one lease), so that their
+        outcomes are in the figures.
+        """
         session = self.session
         session.rollback()
+        session.execute(sa.update(Batch).where(Batch.id == batch_id).values(sealed_at=self.clock()))
+        session.commit()
+        if release:
+            self._wait_for_helpers(batch_id, message_id)
+        claim.release_claims(session, message_id, self.owner)
         now = self.clock()
         counts = self._entry_counts(batch_id)
         if interrupted:
@@ -703,6 +864,23 @@ class Dispatcher:
         session.commit()
         log.info("batch %s of message %s: %s %s", batch_id, message_id, status.value, counts)
         return status
+
+    def _wait_for_helpers(self, batch_id: int, message_id: int) -> None:
+        deadline = time.monotonic() + self.settings.lease_seconds
+        while claim.claimed_by_others(
+            self.session, message_id, self.owner, self.clock(), self.settings.lease
+        ):
+            self.session.commit()
+            if time.monotonic() > deadline:
+                return
+            time.sleep(HELPER_WAIT_SECONDS)
+            now = self.clock()
+            claim.renew_lease(self.session, message_id, self.owner, now)
+            self.session.execute(
+                sa.update(Batch).where(Batch.id == batch_id).values(heartbeat_at=now)
+            )
+            self.session.commit()
+        self.session.commit()
 
     def _settle_message(
         self, message_id: int, now: datetime, pause: timedelta | None = None

@@ -70,8 +70,11 @@ class Delivery(db.Model):
     __tablename__ = "deliveries"
     __table_args__ = (
         sa.UniqueConstraint("message_id", "guest_id"),
-        sa.Index("ix_deliveries_message_id_status", "message_id", "status"),
+        # Keyset walks and chunk claims: WHERE message_id = ? AND status = ? AND id > ? ORDER BY id.
+        sa.Index("ix_deliveries_message_id_status_id", "message_id", "status", "id"),
         sa.Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        # Only rows being sent hold a claim (NULL otherwise), so this index stays tiny.
+        sa.Index("ix_deliveries_claimed_at", "claimed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -90,6 +93,11 @@ class Delivery(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     provider_message_id: Mapped[str | None] = mapped_column(sa.String(255))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The dispatcher process sending this row right now, and when it last said so
+    #: (its heartbeat renews it; older than the lease, the claim has lapsed). Several
+    #: processes share one batch by claiming chunks of it.
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -124,6 +132,8 @@ class Batch(db.Model):
     owner: Mapped[str | None] = mapped_column(sa.String(100))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Set by the owner when it starts finishing: no process claims more of its work.
+    sealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(sa.Text())
 
@@ -148,6 +158,8 @@ class BatchEntry(db.Model):
     outcome: Mapped[Outcome] = mapped_column(enum_column(Outcome, "entry_outcome"))
     reason: Mapped[str | None] = mapped_column(sa.Text())
     error_kind: Mapped[ErrorKind | None] = mapped_column(enum_column(ErrorKind, "entry_error_kind"))
+    #: The dispatcher process that sent (or skipped) it: one batch may be shared by several.
+    worker: Mapped[str | None] = mapped_column(sa.String(100))
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     batch: Mapped[Batch] = relationship()
