@@ -7,6 +7,7 @@ import sqlite3
 from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 _configured = False
 
@@ -36,3 +37,17 @@ def is_sqlite() -> bool:
     from dashboard.extensions import db
 
     return db.engine.dialect.name == "sqlite"
+
+
+def is_postgres(session: Session) -> bool:
+    """The session's engine, for the few statements whose best form differs by engine."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_ignoring_duplicates(session: Session, model: type, keys: list[str]):  # type: ignore[no-untyped-def]
+    """INSERT ... ON CONFLICT (keys) DO NOTHING on SQLite and PostgreSQL alike."""
+    if is_postgres(session):
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model).on_conflict_do_nothing(index_elements=keys)

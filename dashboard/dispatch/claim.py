@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dashboard.auth.models import User
+from dashboard.database import is_postgres
 from dashboard.dispatch.models import Batch, BatchEntry, BatchStatus, BatchTrigger, Delivery
 from dashboard.messages.models import EDITABLE, IllegalTransition, Message, MessageStatus
 
@@ -158,7 +159,7 @@ def claim_deliveries(
     owner's seal waits for claims in progress and no claim lands after it.
     The caller commits.
     """
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = is_postgres(session)
     if postgres:
         still_open = session.scalar(
             sa.select(Batch.id)

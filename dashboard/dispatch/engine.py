@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dashboard.auth.models import User
+from dashboard.database import insert_ignoring_duplicates
 from dashboard.db_types import UTCDateTime, utcnow
 from dashboard.dispatch import claim
 from dashboard.dispatch.mime import MessageBuilder
@@ -111,15 +112,6 @@ class _Work:
     pool: SenderPool
     tick: float
     processed: int = 0
-
-
-def insert_ignoring_duplicates(session: Session, model: type, keys: list[str]):  # type: ignore[no-untyped-def]
-    """INSERT ... ON CONFLICT (keys) DO NOTHING on SQLite and PostgreSQL alike."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model).on_conflict_do_nothing(index_elements=keys)
 
 
 class Dispatcher:
@@ -604,12 +596,14 @@ class Dispatcher:
         claim.renew_claims(self.session, claimed, self.owner, now)
         owner = True
         if work.leader:
-            owner = claim.renew_lease(self.session, work.message_id, self.owner, now)
-            self.session.execute(
-                sa.update(Batch).where(Batch.id == work.batch_id).values(heartbeat_at=now)
-            )
+            owner = self._owner_heartbeat(work.batch_id, work.message_id, now)
         self.session.commit()
         return owner
+
+    def _owner_heartbeat(self, batch_id: int, message_id: int, now: datetime) -> bool:
+        """The message lease and the batch heartbeat (the caller commits)."""
+        self.session.execute(sa.update(Batch).where(Batch.id == batch_id).values(heartbeat_at=now))
+        return claim.renew_lease(self.session, message_id, self.owner, now)
 
     def _record(self, work: _Work, outcomes: list[tuple[int, int, SendResult | Skip]]) -> bool:
         """Write one group of outcomes, the counters and the heartbeat in one commit."""
@@ -874,11 +868,7 @@ class Dispatcher:
             if time.monotonic() > deadline:
                 return
             time.sleep(HELPER_WAIT_SECONDS)
-            now = self.clock()
-            claim.renew_lease(self.session, message_id, self.owner, now)
-            self.session.execute(
-                sa.update(Batch).where(Batch.id == batch_id).values(heartbeat_at=now)
-            )
+            self._owner_heartbeat(batch_id, message_id, self.clock())
             self.session.commit()
         self.session.commit()
 
