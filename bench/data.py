@@ -211,7 +211,7 @@ def add_sent_history(
         batch_id = session.execute(
             sa.text(
                 "INSERT INTO batches (message_id, trigger, initiated_label, status, dry_run, total,"
-                " sent, failed, skipped, owner, started_at, heartbeat_at, finished_at, error)"
+                " sent, failed, skipped, worker, started_at, heartbeat_at, finished_at, error)"
                 " VALUES (:message_id, 'schedule', 'scheduler', 'completed_with_failures', 0,"
                 " :total, :sent, :failed, 0, 'bench', :t, :t, :t, NULL) RETURNING id"
             ),

@@ -265,7 +265,7 @@ def time_poll(repeats: int) -> dict[str, Any]:
     from dashboard.dispatch.scheduler import build_dispatcher
     from dashboard.extensions import db
 
-    dispatcher = build_dispatcher(current_app, db.session, owner="bench-poll")
+    dispatcher = build_dispatcher(current_app, db.session, worker="bench-poll")
     for _ in range(3):
         report = dispatcher.poll()
         assert not report.batches, "something was due; the poll benchmark needs nothing due"

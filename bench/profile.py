@@ -44,7 +44,7 @@ def profile_dispatch(
                 broadcast.template, **sink.mail_env(), DISPATCH_CONCURRENCY=str(concurrency)
             )
             with app_context(env) as app:
-                dispatcher = build_dispatcher(app, db.session, owner="bench-profile")
+                dispatcher = build_dispatcher(app, db.session, worker="bench-profile")
                 profiler = cProfile.Profile()
                 started = time.perf_counter()
                 profiler.enable()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
@@ -43,3 +44,26 @@ def enum_column(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
         values_callable=lambda cls: [member.value for member in cls],
         validate_strings=True,
     )
+
+
+class ChannelName(TypeDecorator[Any]):
+    """A message's channel: its name in the database, the registered channel in Python.
+
+    A plain string column (no CHECK constraint): which channels exist is decided by the
+    registry of ``dashboard.dispatch.channels``, so adding one needs no migration.
+    """
+
+    impl = sa.String(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> str | None:
+        if value is None:
+            return None
+        return str(getattr(value, "name", value))
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        from dashboard.dispatch.channels import lookup
+
+        return lookup(value)

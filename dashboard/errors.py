@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ValidationError(ValueError):
     """Bad input. ``errors`` maps a field name to its message."""
@@ -15,3 +17,14 @@ class ValidationError(ValueError):
 
 class Conflict(Exception):
     """The object is in a state that refuses this change (HTTP 409)."""
+
+
+class IllegalTransition(Conflict):
+    """A status change the state machine refuses (HTTP 409); ``current`` is what the row holds."""
+
+    def __init__(self, current: Any, target: Any, message: str | None = None):
+        self.current = current
+        self.target = target
+        super().__init__(
+            message or f"This is {current.label.lower()} and cannot become {target.label.lower()}."
+        )

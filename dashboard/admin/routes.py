@@ -28,8 +28,8 @@ from dashboard.admin.failures import FailureFilter, events_with_failures, failur
 from dashboard.admin.forms import BatchFilterForm, FailureFilterForm
 from dashboard.db_types import utcnow
 from dashboard.dispatch import scheduler
-from dashboard.dispatch.engine import retry_failed
 from dashboard.dispatch.models import Batch, BatchStatus
+from dashboard.dispatch.services import retry_failed
 from dashboard.dispatch.transports import OUTBOX
 from dashboard.errors import Conflict
 from dashboard.events.models import Event

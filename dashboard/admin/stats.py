@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from dashboard.dispatch.engine import retryable
 from dashboard.dispatch.models import Batch, BatchStatus, Delivery, DeliveryStatus, SchedulerPoll
+from dashboard.dispatch.rules import retryable
 from dashboard.dispatch.settings import DispatchSettings
 from dashboard.messages.models import Message, MessageStatus
 

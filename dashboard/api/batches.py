@@ -16,7 +16,7 @@ from werkzeug.exceptions import BadRequest, Unauthorized
 
 from dashboard.api import bp
 from dashboard.db_types import utcnow
-from dashboard.dispatch import engine, scheduler
+from dashboard.dispatch import scheduler, services
 from dashboard.dispatch.models import Batch
 from dashboard.dispatch.queries import EntryFilter
 from dashboard.dispatch.views import (
@@ -85,7 +85,7 @@ def message_retry_failed(event_id: int, message_id: int) -> Response:
     message = message_of_event(db.session, event, message_id)
     actor = current_user._get_current_object()  # type: ignore[attr-defined]
     try:
-        batch = engine.retry_failed(db.session, message, actor, utcnow())
+        batch = services.retry_failed(db.session, message, actor, utcnow())
     except Conflict as error:
         db.session.rollback()
         return json_error(409, str(error))

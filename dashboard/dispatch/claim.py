@@ -1,9 +1,11 @@
-"""Claiming work: every claim is one conditional UPDATE, so two processes never both win.
+"""Claiming work: every claim is one conditional UPDATE, so two workers never both win.
 
-A message being sent is leased by one dispatcher process (``dispatch_owner`` and
-``dispatch_heartbeat_at``). The lease is taken with a conditional UPDATE and
-renewed on every commit group; a lease older than ``lease_seconds`` may be taken
-over by any process, which is how a crashed process's work is resumed.
+A worker is one dispatcher process (or CLI run), named by ``settings.process_name``.
+A message being sent is leased by one worker (``messages.worker`` and ``heartbeat_at``).
+The lease is taken with a conditional UPDATE and renewed on every commit group; a lease
+older than ``lease_seconds`` may be taken over by any worker, which is how a crashed
+worker's message is resumed. Chunks of deliveries are claimed the same way
+(``deliveries.worker`` and ``claimed_at``), so several workers can share one batch.
 """
 
 from __future__ import annotations
@@ -13,72 +15,42 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from dashboard.auth.models import User
 from dashboard.database import is_postgres
-from dashboard.dispatch.models import Batch, BatchEntry, BatchStatus, BatchTrigger, Delivery
-from dashboard.messages.models import EDITABLE, IllegalTransition, Message, MessageStatus
+from dashboard.dispatch import states
+from dashboard.dispatch.models import Batch, BatchEntry, BatchStatus, Delivery
+from dashboard.messages.models import Message, MessageStatus
 
 
-def start_send_now(session: Session, message: Message, actor: User | None, now: datetime) -> Batch:
-    """Move a draft or scheduled message to sending and queue its batch for a dispatcher.
+def lease_lapsed(now: datetime, lease: timedelta) -> sa.ColumnElement[bool]:
+    """No worker holds the message, or its worker went quiet for longer than the lease.
 
-    The caller commits, then wakes the scheduler. Refused (IllegalTransition, HTTP 409)
-    when the message is no longer draft/scheduled, e.g. the scheduler just claimed it.
+    A lease's age is judged by the worker that wants it, with its own lease, so a worker
+    restarted with a shorter lease is not held back by an old one.
     """
-    result = session.execute(
-        sa.update(Message)
-        .where(Message.id == message.id, Message.status.in_([s.value for s in EDITABLE]))
-        .values(status=MessageStatus.SENDING, dispatch_owner=None, resume_at=None, updated_at=now)
-        .execution_options(synchronize_session=False)
+    return sa.or_(
+        Message.worker.is_(None),
+        Message.heartbeat_at.is_(None),
+        Message.heartbeat_at < now - lease,
     )
-    if result.rowcount != 1:
-        session.refresh(message)
-        raise IllegalTransition(message.status, MessageStatus.SENDING)
-    session.refresh(message)
-    return queue_batch(session, message.id, BatchTrigger.SEND_NOW, actor, now)
 
 
-def queue_batch(
-    session: Session, message_id: int, trigger: BatchTrigger, actor: User | None, now: datetime
-) -> Batch:
-    """A batch that no process has started yet (heartbeat NULL); the lease holder adopts it."""
-    batch = Batch(
-        message_id=message_id,
-        trigger=trigger,
-        initiated_by_id=actor.id if actor else None,
-        initiated_label=actor.email if actor else "scheduler",
-        status=BatchStatus.RUNNING,
-        started_at=now,
-        heartbeat_at=None,
+def claim_due(session: Session, message_id: int, worker: str, now: datetime) -> bool:
+    """scheduled -> sending, atomically, taking the lease. True if this worker won."""
+    return states.move_message(
+        session,
+        message_id,
+        MessageStatus.SENDING,
+        now=now,
+        expected=[MessageStatus.SCHEDULED],
+        where=Message.send_at <= now,
+        worker=worker,
+        heartbeat_at=now,
+        resume_at=None,
     )
-    session.add(batch)
-    session.flush()
-    return batch
-
-
-def claim_due(session: Session, message_id: int, owner: str, now: datetime) -> bool:
-    """scheduled -> sending, atomically, taking the lease. True if this process won."""
-    result = session.execute(
-        sa.update(Message)
-        .where(
-            Message.id == message_id,
-            Message.status == MessageStatus.SCHEDULED,
-            Message.send_at <= now,
-        )
-        .values(
-            status=MessageStatus.SENDING,
-            dispatch_owner=owner,
-            dispatch_heartbeat_at=now,
-            resume_at=None,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
 
 
 def claim_in_flight(
-    session: Session, message_id: int, owner: str, now: datetime, lease: timedelta
+    session: Session, message_id: int, worker: str, now: datetime, lease: timedelta
 ) -> bool:
     """Take the lease of a message in ``sending`` that nobody holds (or whose holder went quiet)."""
     result = session.execute(
@@ -87,34 +59,43 @@ def claim_in_flight(
             Message.id == message_id,
             Message.status == MessageStatus.SENDING,
             sa.or_(Message.resume_at.is_(None), Message.resume_at <= now),
-            sa.or_(
-                Message.dispatch_owner.is_(None),
-                Message.dispatch_heartbeat_at.is_(None),
-                Message.dispatch_heartbeat_at < now - lease,
-            ),
+            lease_lapsed(now, lease),
         )
-        .values(dispatch_owner=owner, dispatch_heartbeat_at=now, updated_at=now)
+        .values(worker=worker, heartbeat_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
 
 
-def renew_lease(session: Session, message_id: int, owner: str, now: datetime) -> bool:
-    """Heartbeat. False means another process took the message over: stop at once."""
+def claim_lapsed(
+    session: Session, message_id: int, worker: str, now: datetime, lease: timedelta
+) -> bool:
+    """Take the lease of a message whatever its status, if nobody holds it (a single re-send)."""
     result = session.execute(
         sa.update(Message)
-        .where(Message.id == message_id, Message.dispatch_owner == owner)
-        .values(dispatch_heartbeat_at=now)
+        .where(Message.id == message_id, lease_lapsed(now, lease))
+        .values(worker=worker, heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
 
 
-def release_lease(session: Session, message_id: int, owner: str) -> None:
+def renew_lease(session: Session, message_id: int, worker: str, now: datetime) -> bool:
+    """Heartbeat. False means another worker took the message over: stop at once."""
+    result = session.execute(
+        sa.update(Message)
+        .where(Message.id == message_id, Message.worker == worker)
+        .values(heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def release_lease(session: Session, message_id: int, worker: str) -> None:
     session.execute(
         sa.update(Message)
-        .where(Message.id == message_id, Message.dispatch_owner == owner)
-        .values(dispatch_owner=None)
+        .where(Message.id == message_id, Message.worker == worker)
+        .values(worker=None)
         .execution_options(synchronize_session=False)
     )
 
@@ -123,11 +104,8 @@ def release_lease(session: Session, message_id: int, owner: str) -> None:
 
 
 def unclaimed(now: datetime, lease: timedelta) -> sa.ColumnElement[bool]:
-    """Nobody is sending this row, or its sender went quiet for longer than the lease.
-
-    Like the message lease, a claim's age is judged by the process that wants the row,
-    with its own lease, so a process restarted with a shorter lease is not held back.
-    """
+    """Nobody is sending this row, or its sender went quiet for longer than the lease
+    (judged, like the message lease, by the worker that wants the row)."""
     return sa.or_(Delivery.claimed_at.is_(None), Delivery.claimed_at < now - lease)
 
 
@@ -144,7 +122,7 @@ def claim_deliveries(
     batch_id: int,
     message_id: int,
     scope: sa.ColumnElement[bool],
-    owner: str,
+    worker: str,
     now: datetime,
     lease: timedelta,
     after_id: int,
@@ -191,49 +169,49 @@ def claim_deliveries(
     claimed = session.scalars(
         sa.update(Delivery)
         .where(Delivery.id.in_(sa.select(picked.c.id)), scope, free, open_batch(batch_id))
-        .values(claimed_by=owner, claimed_at=now)
+        .values(worker=worker, claimed_at=now)
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
     ).all()
     return sorted(claimed)
 
 
-def renew_claims(session: Session, ids: list[int], owner: str, now: datetime) -> None:
+def renew_claims(session: Session, ids: list[int], worker: str, now: datetime) -> None:
     """Heartbeat of the chunk being sent (the caller commits)."""
     if ids:
         session.execute(
             sa.update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.claimed_by == owner)
+            .where(Delivery.id.in_(ids), Delivery.worker == worker)
             .values(claimed_at=now)
             .execution_options(synchronize_session=False)
         )
 
 
-def release_claims(session: Session, message_id: int, owner: str) -> None:
-    """Give back whatever this process claimed of a message and did not record (caller commits)."""
+def release_claims(session: Session, message_id: int, worker: str) -> None:
+    """Give back whatever this worker claimed of a message and did not record (caller commits)."""
     session.execute(
         sa.update(Delivery)
         .where(
             Delivery.claimed_at.is_not(None),
             Delivery.message_id == message_id,
-            Delivery.claimed_by == owner,
+            Delivery.worker == worker,
         )
-        .values(claimed_by=None, claimed_at=None)
+        .values(worker=None, claimed_at=None)
         .execution_options(synchronize_session=False)
     )
 
 
 def claimed_by_others(
-    session: Session, message_id: int, owner: str, now: datetime, lease: timedelta
+    session: Session, message_id: int, worker: str, now: datetime, lease: timedelta
 ) -> bool:
-    """Another process holds a live claim on some of this message's deliveries."""
+    """Another worker holds a live claim on some of this message's deliveries."""
     return bool(
         session.scalar(
             sa.select(
                 sa.exists().where(
                     Delivery.claimed_at >= now - lease,
                     Delivery.message_id == message_id,
-                    Delivery.claimed_by != owner,
+                    Delivery.worker != worker,
                 )
             )
         )

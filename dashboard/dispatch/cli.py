@@ -41,9 +41,9 @@ def register(app: Flask) -> None:
     def retry_failed_command(message_id: int | None) -> None:
         """Re-send the failed deliveries (of one message, or of all), then send them now."""
         from dashboard.db_types import utcnow
-        from dashboard.dispatch.engine import retry_failed
         from dashboard.dispatch.models import Delivery, DeliveryStatus
         from dashboard.dispatch.scheduler import build_dispatcher
+        from dashboard.dispatch.services import retry_failed
         from dashboard.messages.models import Message
 
         if message_id is not None:
@@ -77,9 +77,9 @@ def register(app: Flask) -> None:
     @click.argument("delivery_id", type=int)
     def send_one_command(delivery_id: int) -> None:
         """Re-send one delivery on purpose, whatever its status, and print the outcome."""
-        from dashboard.dispatch.engine import send_one
         from dashboard.dispatch.models import BatchEntry
         from dashboard.dispatch.scheduler import build_dispatcher
+        from dashboard.dispatch.services import send_one
 
         dispatcher = build_dispatcher(current_app, db.session)
         try:

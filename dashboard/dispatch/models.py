@@ -93,10 +93,10 @@ class Delivery(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     provider_message_id: Mapped[str | None] = mapped_column(sa.String(255))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: The dispatcher process sending this row right now, and when it last said so
-    #: (its heartbeat renews it; older than the lease, the claim has lapsed). Several
-    #: processes share one batch by claiming chunks of it.
-    claimed_by: Mapped[str | None] = mapped_column(sa.String(100))
+    #: The worker (dispatcher process) sending this row right now, and when it last said
+    #: so (its heartbeat renews it; older than the lease, the claim has lapsed). Several
+    #: workers share one batch by claiming chunks of it.
+    worker: Mapped[str | None] = mapped_column(sa.String(100))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -106,7 +106,7 @@ class Delivery(db.Model):
 
 
 class Batch(db.Model):
-    """One run over a message's recipients. ``owner`` + ``heartbeat_at`` form its lease."""
+    """One run over a message's recipients. ``worker`` + ``heartbeat_at`` form its lease."""
 
     __tablename__ = "batches"
     __table_args__ = (
@@ -129,7 +129,8 @@ class Batch(db.Model):
     sent: Mapped[int] = mapped_column(default=0)
     failed: Mapped[int] = mapped_column(default=0)
     skipped: Mapped[int] = mapped_column(default=0)
-    owner: Mapped[str | None] = mapped_column(sa.String(100))
+    #: The worker that runs (and finishes) it; helpers only record entries into it.
+    worker: Mapped[str | None] = mapped_column(sa.String(100))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Set by the owner when it starts finishing: no process claims more of its work.
@@ -142,7 +143,8 @@ class Batch(db.Model):
 
 
 class BatchEntry(db.Model):
-    """What one batch did to one delivery: unique on (batch, delivery) and nowhere else (seed 001)."""
+    """What one batch did to one delivery: unique on (batch, delivery) and nowhere else, so a
+    retry, a resume or an overlapping audience can always record its own outcome."""
 
     __tablename__ = "batch_entries"
     __table_args__ = (
@@ -158,7 +160,7 @@ class BatchEntry(db.Model):
     outcome: Mapped[Outcome] = mapped_column(enum_column(Outcome, "entry_outcome"))
     reason: Mapped[str | None] = mapped_column(sa.Text())
     error_kind: Mapped[ErrorKind | None] = mapped_column(enum_column(ErrorKind, "entry_error_kind"))
-    #: The dispatcher process that sent (or skipped) it: one batch may be shared by several.
+    #: The worker that sent (or skipped) it: one batch may be shared by several.
     worker: Mapped[str | None] = mapped_column(sa.String(100))
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

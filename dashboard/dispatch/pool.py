@@ -1,7 +1,9 @@
 """A small pool of sending threads, each with its own transport connection.
 
-Only the dispatcher's main thread touches the database; workers only talk SMTP.
-``send_all`` keeps the order of its input in its output.
+Only the dispatcher's main thread touches the database; the threads only talk to the
+server. A chunk of payloads is cut into groups of the transport's ``group_size`` (one
+payload for SMTP, up to a provider's batch size for an HTTP API); each group is one task
+(and one step of the rate limit), and the results come back in the order of the payloads.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-from dashboard.dispatch.transports import OutgoingEmail, SendResult, Transport, Unreachable
+from dashboard.dispatch.transports import (
+    Payload,
+    SendResult,
+    Transport,
+    TransportSpec,
+    Unreachable,
+)
 
 
 class RateLimiter:
@@ -35,17 +43,19 @@ class RateLimiter:
             time.sleep(delay)
 
 
+Result = SendResult | Unreachable
+
+
 class SenderPool:
-    def __init__(
-        self, make_transport: Callable[[], Transport], size: int, rate: float | None = None
-    ):
-        self.make_transport = make_transport
+    def __init__(self, spec: TransportSpec, size: int, rate: float | None = None):
+        self.make_transport = spec.make
+        self.group_size = max(1, spec.group_size)
         self.size = max(1, size)
         self.limiter = RateLimiter(rate)
         self.local = threading.local()
         self.transports: list[Transport] = []
         self.lock = threading.Lock()
-        self.executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="smtp")
+        self.executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="send")
 
     def open(self) -> None:
         """Fail fast with Unreachable before any recipient is touched."""
@@ -60,24 +70,31 @@ class SenderPool:
                 self.transports.append(transport)
         return transport
 
-    def _send(self, email: OutgoingEmail) -> SendResult | Unreachable:
+    def _send(self, group: Sequence[Payload]) -> list[Result]:
         self.limiter.wait()
         try:
-            return self._transport().send(email)
+            return self._transport().send_group(group)
         except Unreachable as error:
-            return error
+            return [error] * len(group)
 
-    def submit(self, emails: Sequence[OutgoingEmail]) -> list[Future[SendResult | Unreachable]]:
-        return [self.executor.submit(self._send, email) for email in emails]
+    def submit(self, payloads: Sequence[Payload]) -> list[Future[list[Result]]]:
+        size = self.group_size
+        return [
+            self.executor.submit(self._send, payloads[start : start + size])
+            for start in range(0, len(payloads), size)
+        ]
 
-    def wait(self, futures: list[Future], tick: float, on_tick: Callable[[], None]) -> list:
-        """Wait for every future, calling ``on_tick`` every ``tick`` seconds (lease heartbeats)."""
+    def wait(
+        self, futures: list[Future[list[Result]]], tick: float, on_tick: Callable[[], object]
+    ) -> list[Result]:
+        """Every result in payload order, calling ``on_tick`` every ``tick`` seconds meanwhile
+        (the lease heartbeats)."""
         pending = set(futures)
         while pending:
             _done, pending = wait(pending, timeout=tick)
             if pending:
                 on_tick()
-        return [future.result() for future in futures]
+        return [result for future in futures for result in future.result()]
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)

@@ -38,43 +38,80 @@ class Counts:
         return self.sent + self.failed + self.skipped
 
 
-def message_counts(session: Session, message_ids: Iterable[int]) -> dict[int, Counts]:
-    """Delivery figures per message: the figures a finished message keeps, else one GROUP BY
-    over the (message_id, status) index for the ones still in flight."""
+def delivery_counts(session: Session, message_ids: Iterable[int]) -> dict[int, Counts]:
+    """Delivery figures per message from the rows: one GROUP BY over (message_id, status)."""
     ids = list(message_ids)
-    if not ids:
-        return {}
-    counts: dict[int, Counts] = {}
-    for mid, total, sent, failed, skipped in session.execute(
-        sa.select(
-            Message.id,
-            Message.final_total,
-            Message.final_sent,
-            Message.final_failed,
-            Message.final_skipped,
-        ).where(Message.id.in_(ids), Message.final_total.is_not(None))
-    ):
-        counts[mid] = Counts(total=total, sent=sent, failed=failed, skipped=skipped, pending=0)
-    ids = [mid for mid in ids if mid not in counts]
-    if not ids:
-        return counts
-    rows = session.execute(
-        sa.select(Delivery.message_id, Delivery.status, sa.func.count())
-        .where(Delivery.message_id.in_(ids))
-        .group_by(Delivery.message_id, Delivery.status)
-    ).all()
     raw: dict[int, dict[str, int]] = {mid: {} for mid in ids}
-    for message_id, status, n in rows:
-        raw[message_id][DeliveryStatus(status).value] = n
-    for mid, by in raw.items():
-        counts[mid] = Counts(
+    if ids:
+        rows = session.execute(
+            sa.select(Delivery.message_id, Delivery.status, sa.func.count())
+            .where(Delivery.message_id.in_(ids))
+            .group_by(Delivery.message_id, Delivery.status)
+        ).all()
+        for message_id, status, n in rows:
+            raw[message_id][DeliveryStatus(status).value] = n
+    return {
+        mid: Counts(
             total=sum(by.values()),
             sent=by.get("sent", 0),
             failed=by.get("failed", 0),
             skipped=by.get("skipped", 0),
             pending=by.get("pending", 0),
         )
+        for mid, by in raw.items()
+    }
+
+
+def kept_figures(counts: Counts | None) -> dict[str, int | None]:
+    """The columns a finished message keeps (None: in flight again, counted from the rows)."""
+    if counts is None:
+        return dict.fromkeys(("final_total", "final_sent", "final_failed", "final_skipped"))
+    return {
+        "final_total": counts.total,
+        "final_sent": counts.sent,
+        "final_failed": counts.failed,
+        "final_skipped": counts.skipped,
+    }
+
+
+def message_counts(session: Session, message_ids: Iterable[int]) -> dict[int, Counts]:
+    """Delivery figures per message: the figures a finished message keeps, else counted
+    from its rows (``delivery_counts``)."""
+    ids = list(message_ids)
+    counts: dict[int, Counts] = {}
+    if ids:
+        for mid, total, sent, failed, skipped in session.execute(
+            sa.select(
+                Message.id,
+                Message.final_total,
+                Message.final_sent,
+                Message.final_failed,
+                Message.final_skipped,
+            ).where(Message.id.in_(ids), Message.final_total.is_not(None))
+        ):
+            counts[mid] = Counts(total=total, sent=sent, failed=failed, skipped=skipped)
+    counts.update(delivery_counts(session, [mid for mid in ids if mid not in counts]))
     return counts
+
+
+def entry_counts(session: Session, batch_id: int) -> dict[Outcome, int]:
+    """How many entries of a batch have each outcome (one GROUP BY over the covering index)."""
+    rows = session.execute(
+        sa.select(BatchEntry.outcome, sa.func.count())
+        .where(BatchEntry.batch_id == batch_id)
+        .group_by(BatchEntry.outcome)
+    ).all()
+    found = {Outcome(outcome): n for outcome, n in rows}
+    return {outcome: found.get(outcome, 0) for outcome in Outcome}
+
+
+def batch_figures(by_outcome: dict[Outcome, int]) -> dict[str, int]:
+    """A batch's counters from its entries; a dry run counts as skipped (nothing was sent)."""
+    return {
+        "sent": by_outcome[Outcome.SENT],
+        "failed": by_outcome[Outcome.FAILED],
+        "skipped": by_outcome[Outcome.SKIPPED] + by_outcome[Outcome.DRY_RUN],
+    }
 
 
 # --- batch logs (issue 5): read-only helpers for the log pages, the API and the admin views
@@ -186,16 +223,9 @@ def batch_entries(
 
 
 def entry_outcome_counts(session: Session, batch_id: int) -> dict[EntryFilter, int]:
-    """How many entries each filter shows (one GROUP BY over the covering index)."""
-    by = {
-        Outcome(outcome): n
-        for outcome, n in session.execute(
-            sa.select(BatchEntry.outcome, sa.func.count())
-            .where(BatchEntry.batch_id == batch_id)
-            .group_by(BatchEntry.outcome)
-        ).all()
-    }
-    return {f: sum(by.get(o, 0) for o in (f.outcomes or tuple(Outcome))) for f in EntryFilter}
+    """How many entries each filter of the batch page shows."""
+    by = entry_counts(session, batch_id)
+    return {f: sum(by[o] for o in (f.outcomes or tuple(Outcome))) for f in EntryFilter}
 
 
 def delivery_history(session: Session, delivery_id: int) -> list[sa.Row[Any]]:

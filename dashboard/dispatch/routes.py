@@ -28,7 +28,7 @@ from flask_login import current_user, login_required
 
 from dashboard.admin.stats import StatsSettings, health
 from dashboard.db_types import utcnow
-from dashboard.dispatch import engine, scheduler
+from dashboard.dispatch import scheduler, services
 from dashboard.dispatch import views as v
 from dashboard.dispatch.models import Batch
 from dashboard.dispatch.queries import (
@@ -196,7 +196,7 @@ def retry_failed(event_id: int, message_id: int) -> Response:
     message = v.message_of_event(db.session, event, message_id)
     actor = current_user._get_current_object()  # type: ignore[attr-defined]
     try:
-        batch = engine.retry_failed(db.session, message, actor, utcnow())
+        batch = services.retry_failed(db.session, message, actor, utcnow())
     except Conflict as error:
         db.session.rollback()
         return _retry_refused(event, message, str(error))

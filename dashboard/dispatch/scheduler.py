@@ -25,15 +25,19 @@ log = logging.getLogger(__name__)
 POLL_JOB = "dispatch-poll"
 
 
-def build_dispatcher(app: Flask, session: Session, owner: str | None = None):  # type: ignore[no-untyped-def]
+def build_dispatcher(app: Flask, session: Session, worker: str | None = None):  # type: ignore[no-untyped-def]
     """A Dispatcher wired from the app's configuration (used by the job, the CLI and tests)."""
-    from dashboard.dispatch.engine import Dispatcher
+    from dashboard.dispatch.channels import Channel
+    from dashboard.dispatch.poll import Dispatcher
     from dashboard.dispatch.settings import DispatchSettings, process_name
-    from dashboard.dispatch.transports import transport_factory
+
+    mail = app.extensions["mail"]
+
+    def transports(channel: Channel):  # type: ignore[no-untyped-def]
+        return channel.transport(app.config, mail)
 
     settings = DispatchSettings.from_config(app.config)
-    make_transport = transport_factory(app.config, app.extensions["mail"])
-    return Dispatcher(session, settings, make_transport, owner or process_name())
+    return Dispatcher(session, settings, transports, worker or process_name())
 
 
 class DispatchScheduler:
@@ -41,7 +45,7 @@ class DispatchScheduler:
         from dashboard.dispatch.settings import process_name
 
         self.app = app
-        self.owner = process_name()
+        self.worker = process_name()
         self.interval = float(app.config["SCHEDULER_POLL_SECONDS"])
         self.woken = threading.Event()
         self.scheduler = BackgroundScheduler(timezone=UTC)
@@ -61,7 +65,7 @@ class DispatchScheduler:
             job(self.scheduler, self.app)
         self.scheduler.start()
         atexit.register(self.shutdown)
-        log.info("dispatch scheduler %s polling every %.1f s", self.owner, self.interval)
+        log.info("dispatch scheduler %s polling every %.1f s", self.worker, self.interval)
 
     def shutdown(self, wait: bool = False) -> None:
         if self.scheduler.running:
@@ -79,7 +83,7 @@ class DispatchScheduler:
             self.woken.clear()
             with self.app.app_context():
                 try:
-                    build_dispatcher(self.app, db.session, self.owner).poll()
+                    build_dispatcher(self.app, db.session, self.worker).poll()
                 except Exception as error:  # noqa: BLE001 - the job must keep running
                     log.exception("dispatch poll failed")
                     db.session.rollback()
@@ -91,7 +95,7 @@ class DispatchScheduler:
 
     def _record_error(self, error: Exception) -> None:
         try:
-            build_dispatcher(self.app, db.session, self.owner).record_poll(error=str(error)[:500])
+            build_dispatcher(self.app, db.session, self.worker).record_poll(error=str(error)[:500])
         except Exception:  # noqa: BLE001 - the database itself may be down
             db.session.rollback()
 

@@ -3,10 +3,15 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session
+
+from dashboard.db_types import utcnow
 
 
 @dataclass(frozen=True)
@@ -56,5 +61,16 @@ class DispatchSettings:
 
 
 def process_name() -> str:
-    """Identifies this dispatcher process in leases and batch rows."""
+    """A worker's name: this dispatcher process in leases, claims, batches and entries."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every step of a send needs: the session (only this worker's thread touches it),
+    the settings, this worker's name and the clock."""
+
+    session: Session
+    settings: DispatchSettings
+    worker: str
+    clock: Callable[[], datetime] = utcnow

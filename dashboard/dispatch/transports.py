@@ -1,10 +1,15 @@
-"""Transports: one small class each behind ``open / send / close``.
+"""Transports: one small class each behind ``open / send_group / close``.
 
-``send`` never raises for a recipient's problem; it returns a ``SendResult`` that
-says sent, or failed with the error classified as transient (retry later) or
-permanent (do not retry). ``Unreachable`` is raised when the mail server cannot be
-reached at all, so the dispatcher pauses the batch instead of charging an attempt
-to every recipient (invariant 9).
+A transport carries a group of composed payloads and returns one result per payload:
+SMTP sends them one by one over its connection, an HTTP provider may send a whole group
+in one request (its ``group_size``). ``send`` never raises for a recipient's problem; it
+returns a ``SendResult`` that says sent, or failed with the error classified as
+transient (retry later) or permanent (do not retry). ``Unreachable`` is raised when the
+server cannot be reached at all, so the dispatcher pauses the batch instead of charging
+an attempt to every recipient.
+
+Transports are registered by name (``register``); a channel names the ones that can
+carry its payloads, and the configuration picks one of them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import smtplib
 import ssl
 import threading
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,14 +31,24 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class OutgoingEmail:
+class Payload:
+    """One recipient's composed message, ready for the wire."""
+
     delivery_id: int
     sender: str
+    #: The envelope recipient: exactly the address stored for the guest, never re-parsed.
     recipient: str
     data: bytes
     message_id: str
+    #: Stable per delivery across retries and processes: a provider that saw it already
+    #: answers with the first result instead of sending again.
+    idempotency_key: str
     subject: str = ""
     body: str = ""
+
+
+def idempotency_key(delivery_id: int) -> str:
+    return f"delivery-{delivery_id}"
 
 
 @dataclass(frozen=True)
@@ -57,21 +73,61 @@ class SendResult:
 
 
 class Unreachable(Exception):
-    """The mail server cannot be reached; nothing was charged to the recipient."""
+    """The server cannot be reached; nothing was charged to the recipient."""
 
 
 class Transport:
-    name = "base"
-    dry_run = False
-
     def open(self) -> None:  # noqa: B027 - optional hook
         """Connect (or do nothing); raise Unreachable when the server is down."""
 
-    def send(self, email: OutgoingEmail) -> SendResult:
+    def send(self, payload: Payload) -> SendResult:
         raise NotImplementedError
+
+    def send_group(self, payloads: Sequence[Payload]) -> list[SendResult | Unreachable]:
+        """One result per payload, in order. Once the server is unreachable the rest of the
+        group is not tried (and not charged to anyone)."""
+        results: list[SendResult | Unreachable] = []
+        for payload in payloads:
+            try:
+                results.append(self.send(payload))
+            except Unreachable as error:
+                return results + [error] * (len(payloads) - len(results))
+        return results
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Disconnect."""
+
+
+@dataclass(frozen=True)
+class TransportSpec:
+    """How to make one transport per sending thread, and how many payloads a call carries."""
+
+    name: str
+    make: Callable[[], Transport]
+    group_size: int = 1
+
+
+#: name -> builder of a spec from the app's configuration and Flask-Mail's state.
+TransportBuilder = Callable[[dict[str, Any], Any], TransportSpec]
+_REGISTRY: dict[str, TransportBuilder] = {}
+
+
+def register(name: str, builder: TransportBuilder) -> None:
+    _REGISTRY[name] = builder
+
+
+def unregister(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def build(name: str, config: dict[str, Any], mail_state: Any) -> TransportSpec:
+    if config.get("DISPATCH_DRY_RUN"):
+        return TransportSpec("dry-run", DryRunTransport)
+    try:
+        builder = _REGISTRY[name]
+    except KeyError:
+        raise LookupError(f"no transport named {name!r}") from None
+    return builder(config, mail_state)
 
 
 def classify_code(code: int, text: str) -> SendResult:
@@ -90,8 +146,6 @@ class SMTPTransport(Transport):
 
     A dropped connection is reopened once; if that fails the server is unreachable.
     """
-
-    name = "smtp"
 
     def __init__(self, mail_state: Any, timeout: float = 30.0):
         self.mail = mail_state
@@ -136,7 +190,7 @@ class SMTPTransport(Transport):
         self.conn = None
         self.conn = self._connect()
 
-    def send(self, email: OutgoingEmail) -> SendResult:
+    def send(self, email: Payload) -> SendResult:
         self.open()
         try:
             return self._send_once(email)
@@ -149,7 +203,7 @@ class SMTPTransport(Transport):
                 self.conn = None
                 return SendResult.transient(f"connection lost: {again or type(again).__name__}")
 
-    def _send_once(self, email: OutgoingEmail) -> SendResult:
+    def _send_once(self, email: Payload) -> SendResult:
         assert self.conn is not None
         try:
             refused = self.conn.sendmail(email.sender, [email.recipient], email.data)
@@ -191,9 +245,7 @@ _outbox_lock = threading.Lock()
 class LogTransport(Transport):
     """Development transport: logs each e-mail and keeps the last ones for the Outbox page."""
 
-    name = "log"
-
-    def send(self, email: OutgoingEmail) -> SendResult:
+    def send(self, email: Payload) -> SendResult:
         log.info("mail to %s: %s (%s)", email.recipient, email.subject, email.message_id)
         with _outbox_lock:
             OUTBOX.appendleft(
@@ -212,19 +264,16 @@ class LogTransport(Transport):
 class DryRunTransport(Transport):
     """DISPATCH_DRY_RUN: sends nothing, and says so (recorded as dry-run, never as sent)."""
 
-    name = "dry-run"
-    dry_run = True
-
-    def send(self, email: OutgoingEmail) -> SendResult:
+    def send(self, email: Payload) -> SendResult:
         log.info("dry run: would mail %s: %s", email.recipient, email.subject)
         return SendResult(False, error="dry run: nothing was sent", dry_run=True)
 
 
-def transport_factory(config: dict[str, Any], mail_state: Any):  # type: ignore[no-untyped-def]
-    """A callable making one transport per connection of the sending pool."""
-    if config.get("DISPATCH_DRY_RUN"):
-        return DryRunTransport
-    if config.get("MAIL_TRANSPORT") == "smtp":
-        timeout = float(config.get("MAIL_TIMEOUT_SECONDS", 30.0))
-        return lambda: SMTPTransport(mail_state, timeout=timeout)
-    return LogTransport
+register(
+    "smtp",
+    lambda config, mail: TransportSpec(
+        "smtp",
+        lambda: SMTPTransport(mail, timeout=float(config.get("MAIL_TIMEOUT_SECONDS", 30.0))),
+    ),
+)
+register("log", lambda config, mail: TransportSpec("log", LogTransport))

@@ -1,4 +1,8 @@
-"""Who a message reaches. The live count, the preview and dispatch all use these functions."""
+"""Who a message reaches. The live count, the preview and dispatch all use these functions.
+
+Whether a guest can be reached at all is the channel's rule (its address column and what
+makes an address usable); being in the audience is the message's.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from dashboard.dispatch.channels import EMAIL, Channel
 from dashboard.events.models import Guest, RsvpStatus
 from dashboard.messages.models import Audience
 
 REASON_UNSUBSCRIBED = "unsubscribed"
-REASON_NO_ADDRESS = "no usable e-mail address"
 
 
 def in_audience(audience: Audience | str) -> sa.ColumnElement[bool]:
@@ -21,19 +25,15 @@ def in_audience(audience: Audience | str) -> sa.ColumnElement[bool]:
     return Guest.rsvp_status == RsvpStatus(audience.value)
 
 
-def has_usable_address() -> sa.ColumnElement[bool]:
-    return sa.and_(Guest.email.like("%_@_%"), ~Guest.email.contains(" "))
+def receivable(channel: Channel = EMAIL) -> sa.ColumnElement[bool]:
+    return sa.and_(Guest.unsubscribed_at.is_(None), channel.usable_address())
 
 
-def receivable() -> sa.ColumnElement[bool]:
-    return sa.and_(Guest.unsubscribed_at.is_(None), has_usable_address())
-
-
-def skip_reason() -> sa.Case[str]:
+def skip_reason(channel: Channel = EMAIL) -> sa.Case[str]:
     """SQL CASE giving the skip reason for a guest, or NULL when the guest can receive."""
     return sa.case(
         (Guest.unsubscribed_at.is_not(None), sa.literal(REASON_UNSUBSCRIBED)),
-        (~has_usable_address(), sa.literal(REASON_NO_ADDRESS)),
+        (~channel.usable_address(), sa.literal(channel.no_address_reason)),
         else_=sa.null(),
     )
 
@@ -55,23 +55,27 @@ class RecipientCount:
         return self.in_audience - self.will_receive
 
 
-def count_recipients(session: Session, event_id: int, audience: Audience | str) -> RecipientCount:
+def count_recipients(
+    session: Session, event_id: int, audience: Audience | str, channel: Channel = EMAIL
+) -> RecipientCount:
     """One aggregate query over the (event_id, rsvp_status) index."""
     audience = Audience(audience)
     unsub = Guest.unsubscribed_at.is_not(None)
     row = session.execute(
         sa.select(
             sa.func.count(),
-            sa.func.count().filter(receivable()),
+            sa.func.count().filter(receivable(channel)),
             sa.func.count().filter(unsub),
-            sa.func.count().filter(sa.and_(~unsub, ~has_usable_address())),
+            sa.func.count().filter(sa.and_(~unsub, ~channel.usable_address())),
         ).where(Guest.event_id == event_id, in_audience(audience))
     ).one()
     return RecipientCount(audience, row[0], row[1], row[2], row[3])
 
 
-def sample_guest(session: Session, event_id: int, audience: Audience | str) -> Guest | None:
+def sample_guest(
+    session: Session, event_id: int, audience: Audience | str, channel: Channel = EMAIL
+) -> Guest | None:
     """A real guest who would receive the message, for the preview."""
     return session.scalar(
-        audience_guests(event_id, audience).where(receivable()).order_by(Guest.id).limit(1)
+        audience_guests(event_id, audience).where(receivable(channel)).order_by(Guest.id).limit(1)
     )

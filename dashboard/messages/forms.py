@@ -7,6 +7,7 @@ live in ``messages.services`` so the page and the API refuse the same things.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -19,9 +20,10 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 
+from dashboard.dispatch import channels
 from dashboard.errors import ValidationError
 from dashboard.events.models import Event
-from dashboard.messages.models import Audience, Channel, Message, MessageStatus
+from dashboard.messages.models import Audience, Message, MessageStatus
 from dashboard.messages.services import Mode
 
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
@@ -35,8 +37,8 @@ class ComposeForm(FlaskForm):
     )
     channel = SelectField(
         "Channel",
-        choices=[SelectChoice(c.value, c.label) for c in Channel],
-        default=Channel.EMAIL.value,
+        choices=[],
+        default=channels.EMAIL.name,
     )
     subject = StringField("Subject")
     body = TextAreaField("Message", render_kw={"rows": 10})
@@ -44,6 +46,10 @@ class ComposeForm(FlaskForm):
         "When", choices=[SelectChoice(m.value, m.label) for m in Mode], default=Mode.DRAFT.value
     )
     send_at = DateTimeLocalField("Send at", format=LOCAL_FORMATS, validators=[Optional()])
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.channel.choices = [SelectChoice(c.name, c.label) for c in channels.available()]
 
     def send_at_local(self) -> datetime | None:
         """The naive local date-time the host picked; the service reads it in the event's zone."""

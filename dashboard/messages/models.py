@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.auth.models import User
-from dashboard.db_types import UTCDateTime, enum_column, utcnow
+from dashboard.db_types import ChannelName, UTCDateTime, enum_column, utcnow
+from dashboard.errors import IllegalTransition  # noqa: F401 - raised for messages
 from dashboard.events.models import Event
 from dashboard.extensions import db
 
@@ -22,14 +24,6 @@ class Audience(enum.StrEnum):
     @property
     def label(self) -> str:
         return {"everyone": "Everyone"}.get(self.value, f"{self.value.capitalize()} guests")
-
-
-class Channel(enum.StrEnum):
-    EMAIL = "email"
-
-    @property
-    def label(self) -> str:
-        return {"email": "E-mail"}[self.value]
 
 
 class MessageKind(enum.StrEnum):
@@ -70,50 +64,10 @@ class MessageStatus(enum.StrEnum):
 EDITABLE = frozenset({MessageStatus.DRAFT, MessageStatus.SCHEDULED})
 FINISHED = frozenset({MessageStatus.SENT, MessageStatus.SENT_WITH_FAILURES, MessageStatus.FAILED})
 
-#: The only legal moves; everything else is refused by ``transition``.
-TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
-    MessageStatus.DRAFT: frozenset(
-        {MessageStatus.SCHEDULED, MessageStatus.SENDING, MessageStatus.CANCELLED}
-    ),
-    MessageStatus.SCHEDULED: frozenset(
-        {MessageStatus.DRAFT, MessageStatus.SENDING, MessageStatus.CANCELLED}
-    ),
-    MessageStatus.SENDING: frozenset(
-        {MessageStatus.SENT, MessageStatus.SENT_WITH_FAILURES, MessageStatus.FAILED}
-    ),
-    # A manual retry of failed recipients re-opens a finished message.
-    MessageStatus.SENT_WITH_FAILURES: frozenset({MessageStatus.SENDING}),
-    MessageStatus.FAILED: frozenset({MessageStatus.SENDING}),
-    MessageStatus.SENT: frozenset({MessageStatus.SENDING}),
-    MessageStatus.CANCELLED: frozenset(),
-}
+def _default_channel() -> Any:
+    from dashboard.dispatch.channels import EMAIL
 
-
-class IllegalTransition(Exception):
-    """A status change the state machine refuses; maps to HTTP 409."""
-
-    def __init__(self, current: MessageStatus, target: MessageStatus, message: str | None = None):
-        self.current = current
-        self.target = target
-        super().__init__(
-            message
-            or f"This message is {current.label.lower()} and can no longer be "
-            f"{_verb(target)}. Only drafts and scheduled messages can be changed."
-        )
-
-
-def _verb(target: MessageStatus) -> str:
-    return {
-        MessageStatus.CANCELLED: "cancelled",
-        MessageStatus.SENDING: "sent",
-        MessageStatus.SCHEDULED: "scheduled",
-        MessageStatus.DRAFT: "edited",
-    }.get(target, f"moved to {target.label.lower()}")
-
-
-def check_transition(current: MessageStatus, target: MessageStatus) -> None:
-    if target not in TRANSITIONS[current]:
-        raise IllegalTransition(current, target)
+    return EMAIL
 
 
 class Message(db.Model):
@@ -140,9 +94,8 @@ class Message(db.Model):
         enum_column(MessageKind, "message_kind"), default=MessageKind.CUSTOM
     )
     audience: Mapped[Audience] = mapped_column(enum_column(Audience, "message_audience"))
-    channel: Mapped[Channel] = mapped_column(
-        enum_column(Channel, "message_channel"), default=Channel.EMAIL
-    )
+    #: The registered channel (``dashboard.dispatch.channels``); stored as its name.
+    channel: Mapped[Any] = mapped_column(ChannelName(), default=_default_channel)
     subject: Mapped[str] = mapped_column(sa.String(300))
     body: Mapped[str] = mapped_column(sa.Text())
     status: Mapped[MessageStatus] = mapped_column(
@@ -151,9 +104,10 @@ class Message(db.Model):
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Set by dispatch when the mail server was unreachable: no new batch before this time.
     resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: The dispatcher process holding this message, and its last sign of life (the lease).
-    dispatch_owner: Mapped[str | None] = mapped_column(sa.String(100))
-    dispatch_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The worker (dispatcher process) holding this message, and its last sign of life:
+    #: the lease. Older than the lease, any worker may take the message over.
+    worker: Mapped[str | None] = mapped_column(sa.String(100))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The delivery figures, aggregated from the rows once the message is finished (NULL
     #: while it is not): lists of sent messages read these instead of re-counting rows.
     final_total: Mapped[int | None] = mapped_column()
@@ -176,8 +130,3 @@ class Message(db.Model):
     @property
     def editable(self) -> bool:
         return self.status in EDITABLE
-
-    def transition(self, target: MessageStatus) -> None:
-        """Move to ``target`` or raise IllegalTransition. The one place status is assigned."""
-        check_transition(self.status, target)
-        self.status = target

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dashboard.auth.models import User
+from dashboard.dispatch import states
 from dashboard.events.models import Event
 from dashboard.messages.models import Audience, Message, MessageKind, MessageStatus
 
@@ -120,7 +121,10 @@ def reschedule_reminders(
             continue
         send_at = reminder_time(event, SPEC_BY_KIND[message.kind])
         if send_at <= now:
-            message.transition(MessageStatus.CANCELLED)
+            states.move_message(
+                session, message.id, MessageStatus.CANCELLED, now=now, expected=[message.status]
+            )
+            session.expire(message)
         else:
             message.send_at = send_at
     for spec in REMINDERS:

@@ -19,7 +19,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from dashboard.dispatch import scheduler
+from dashboard.dispatch import scheduler, states
 from dashboard.dispatch.queries import Counts, message_counts
 from dashboard.errors import ValidationError
 from dashboard.events.access import get_event_for, role_for
@@ -247,7 +247,7 @@ def edit(event_id: int, message_id: int) -> Response | tuple[str, int]:
     status, alert = 200, None
     if request.method == "GET":
         if not message.editable:
-            flash(str(IllegalTransition(message.status, MessageStatus.DRAFT)), "error")
+            flash(str(states.refusal(message.status, MessageStatus.DRAFT)), "error")
             return redirect(_tab_url(event, svc.tab_for(message.status)), 303)
         form.fill_from(message, event)
     elif not form.validate_on_submit():

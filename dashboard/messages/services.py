@@ -1,11 +1,11 @@
 """Composing, editing, scheduling and cancelling messages. Plain functions; the caller commits.
 
-Every change to an existing message first takes a guarded write on its row
-(``UPDATE ... WHERE id = ? AND status IN ('draft', 'scheduled')``). If that touches
-no row, the scheduler (or another browser tab) got there first and the change is
-refused with IllegalTransition. If it touches the row, this transaction holds the
-row's write lock (the whole database on SQLite) until commit, so the scheduler's
-own conditional claim cannot slip in between the check and the write.
+Every change to an existing message is one guarded write on its row through
+``dispatch.states.move_message`` (``UPDATE ... WHERE id = ? AND status IN ('draft',
+'scheduled')``). If that touches no row, the scheduler (or another browser tab) got there
+first and the change is refused with IllegalTransition. If it touches the row, this
+transaction holds the row's write lock (the whole database on SQLite) until commit, so
+the scheduler's own conditional claim cannot slip in between the check and the write.
 """
 
 from __future__ import annotations
@@ -18,20 +18,19 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dashboard.auth.models import User
-from dashboard.dispatch.claim import start_send_now
+from dashboard.dispatch import channels, states
+from dashboard.dispatch.channels import Channel
 from dashboard.dispatch.models import Batch
+from dashboard.dispatch.services import start_send_now
 from dashboard.errors import ValidationError
 from dashboard.events.models import Event
 from dashboard.messages import placeholders
 from dashboard.messages.models import (
     EDITABLE,
     Audience,
-    Channel,
-    IllegalTransition,
     Message,
     MessageKind,
     MessageStatus,
-    check_transition,
 )
 from dashboard.timeutil import parse_local_datetime
 
@@ -57,8 +56,6 @@ class _Unset(enum.Enum):
 
 #: "Leave this field as it is" for partial updates (PATCH), distinct from None.
 UNSET: Final = _Unset.UNSET
-
-_EDITABLE_VALUES = [status.value for status in EDITABLE]
 
 
 # --- validation --------------------------------------------------------------------
@@ -94,10 +91,11 @@ def clean_message_fields(
         errors["audience"] = "Choose an audience: " + ", ".join(a.value for a in Audience) + "."
         clean_audience = Audience.EVERYONE
     try:
-        clean_channel = Channel(channel)
-    except ValueError:
-        errors["channel"] = "Choose a channel: " + ", ".join(c.value for c in Channel) + "."
-        clean_channel = Channel.EMAIL
+        clean_channel = channels.get(channel)
+    except LookupError:
+        names = ", ".join(c.name for c in channels.available())
+        errors["channel"] = f"Choose a channel: {names}."
+        clean_channel = channels.EMAIL
 
     clean_subject = subject.strip() if isinstance(subject, str) else ""
     if subject is not None and not isinstance(subject, str):
@@ -156,7 +154,7 @@ def create_message(
     actor: User | None,
     *,
     audience: Audience | str,
-    channel: Channel | str = Channel.EMAIL,
+    channel: Channel | str = channels.EMAIL,
     subject: str,
     body: str,
     mode: Mode | str = Mode.DRAFT,
@@ -192,7 +190,8 @@ def create_message(
         channel=clean_channel,
         subject=clean_subject,
         body=clean_body,
-        status=MessageStatus.DRAFT,
+        # A new row starts where its mode says; send-now then moves it like any draft.
+        status=MessageStatus.SCHEDULED if clean_mode is Mode.SCHEDULE else MessageStatus.DRAFT,
         send_at=when if clean_mode is not Mode.SEND_NOW else None,
         created_by_id=actor.id if actor else None,
         created_at=now,
@@ -200,33 +199,12 @@ def create_message(
     )
     session.add(message)
     session.flush()
-    if clean_mode is Mode.SCHEDULE:
-        message.transition(MessageStatus.SCHEDULED)
-        session.flush()
-    elif clean_mode is Mode.SEND_NOW:
+    if clean_mode is Mode.SEND_NOW:
         send_now(session, message, actor, now=now)
     return message
 
 
 # --- change ------------------------------------------------------------------------
-
-
-def _lock_editable(
-    session: Session, message: Message, target: MessageStatus, now: datetime
-) -> None:
-    """Guarded write on the row: refuses (409) unless it is still draft or scheduled."""
-    current = MessageStatus(message.status)
-    if current not in EDITABLE:
-        raise IllegalTransition(current, target)
-    result = session.execute(
-        sa.update(Message)
-        .where(Message.id == message.id, Message.status.in_(_EDITABLE_VALUES))
-        .values(updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(message)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise IllegalTransition(MessageStatus(message.status), target)
 
 
 def update_message(
@@ -250,7 +228,7 @@ def update_message(
     """
     current = MessageStatus(message.status)
     if current not in EDITABLE:
-        raise IllegalTransition(current, MessageStatus.DRAFT)
+        raise states.refusal(current, MessageStatus.DRAFT)
 
     errors: dict[str, str] = {}
     fields: tuple[Audience, Channel, str, str] | None = None
@@ -287,13 +265,22 @@ def update_message(
     if errors or fields is None:
         raise ValidationError(errors)
 
-    _lock_editable(session, message, MessageStatus.DRAFT, now)  # refused: "can no longer be edited"
-    if target != message.status:
-        message.transition(target)
-    (message.audience, message.channel, message.subject, message.body) = fields
-    message.send_at = when
-    message.updated_at = now
-    session.flush()
+    audience_, channel_, subject_, body_ = fields
+    moved = states.move_message(
+        session,
+        message.id,
+        target,
+        now=now,
+        expected=EDITABLE,
+        audience=audience_,
+        channel=channel_,
+        subject=subject_,
+        body=body_,
+        send_at=when,
+    )
+    session.refresh(message)
+    if not moved:  # the scheduler (or another tab) got there first
+        raise states.refusal(message.status, MessageStatus.DRAFT)
     if clean_mode is Mode.SEND_NOW:
         send_now(session, message, actor, now=now)
     return message
@@ -310,20 +297,18 @@ def cancel_message(
     session: Session, message: Message, *, now: datetime, actor: User | None = None
 ) -> Message:
     """draft|scheduled -> cancelled; anything else raises IllegalTransition (409)."""
-    check_transition(MessageStatus(message.status), MessageStatus.CANCELLED)
-    _lock_editable(session, message, MessageStatus.CANCELLED, now)
-    message.transition(MessageStatus.CANCELLED)
-    message.updated_at = now
-    session.flush()
+    moved = states.move_message(
+        session, message.id, MessageStatus.CANCELLED, now=now, expected=EDITABLE
+    )
+    session.refresh(message)
+    if not moved:
+        raise states.refusal(message.status, MessageStatus.CANCELLED)
     return message
 
 
 def send_now(session: Session, message: Message, actor: User | None, *, now: datetime) -> Batch:
     """Hand a draft or scheduled message to dispatch (atomic claim). Commit, then wake."""
-    batch = start_send_now(session, message, actor, now)
-    message.send_at = now  # when it actually started, for the lists and the API
-    session.flush()
-    return batch
+    return start_send_now(session, message, actor, now)
 
 
 # --- reading -----------------------------------------------------------------------

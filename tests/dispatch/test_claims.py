@@ -15,8 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dashboard.db_types import utcnow
-from dashboard.dispatch import claim
-from dashboard.dispatch.engine import Dispatcher
+from dashboard.dispatch import claim, recipients, services
 from dashboard.dispatch.models import (
     Batch,
     BatchEntry,
@@ -39,9 +38,9 @@ def batch(app, make_event, make_guests, make_message, now):
     event = make_event()
     make_guests(event, 30)
     message = make_message(event)
-    batch = claim.queue_batch(db.session, message.id, BatchTrigger.SCHEDULE, None, now)
+    batch = services.queue_batch(db.session, message.id, BatchTrigger.SCHEDULE, None, now)
     db.session.flush()
-    Dispatcher(db.session, None, None, "owner")._materialize(message, now)  # type: ignore[arg-type]
+    recipients.materialize(db.session, message, now)
     db.session.commit()
     return batch
 
@@ -52,7 +51,7 @@ def take(session: Session, batch: Batch, owner: str, now, *, after_id: int = 0, 
         batch_id=batch.id,
         message_id=batch.message_id,
         scope=PENDING,
-        owner=owner,
+        worker=owner,
         now=now,
         lease=LEASE,
         after_id=after_id,
@@ -79,7 +78,7 @@ def test_claims_are_chunks_in_id_order_and_never_overlap(batch, now):
     third = take(db.session, batch, "a", now, after_id=first[-1])
     assert first == ids[:10] and second == ids[10:20] and third == ids[20:30]
     assert take(db.session, batch, "c", now) == []  # everything is claimed
-    owners = dict(db.session.execute(sa.select(Delivery.id, Delivery.claimed_by)).all())
+    owners = dict(db.session.execute(sa.select(Delivery.id, Delivery.worker)).all())
     assert {owners[i] for i in second} == {"b"}
 
 
@@ -100,7 +99,7 @@ def test_recorded_rows_are_out_of_scope(batch, now):
     db.session.execute(
         sa.update(Delivery)
         .where(Delivery.id.in_(ids))
-        .values(status=DeliveryStatus.SENT, claimed_by=None, claimed_at=None)
+        .values(status=DeliveryStatus.SENT, worker=None, claimed_at=None)
     )
     db.session.commit()
     much_later = now + 10 * LEASE
@@ -166,12 +165,12 @@ def foreign_batch(batch, now):
     db.session.execute(
         sa.update(Batch)
         .where(Batch.id == batch.id)
-        .values(owner="elsewhere", heartbeat_at=now, total=30, started_at=now)
+        .values(worker="elsewhere", heartbeat_at=now, total=30, started_at=now)
     )
     db.session.execute(
         sa.update(Message)
         .where(Message.id == batch.message_id)
-        .values(status=MessageStatus.SENDING, dispatch_owner="elsewhere", dispatch_heartbeat_at=now)
+        .values(status=MessageStatus.SENDING, worker="elsewhere", heartbeat_at=now)
     )
     db.session.commit()
     return batch
@@ -187,7 +186,7 @@ def test_an_idle_process_helps_a_running_batch_and_leaves_finishing_to_its_owner
     assert len(smtp_server.received) == 30
     db.session.expire_all()
     batch = db.session.get(Batch, foreign_batch.id)
-    assert (batch.status, batch.owner, batch.sent) == (BatchStatus.RUNNING, "elsewhere", 30)
+    assert (batch.status, batch.worker, batch.sent) == (BatchStatus.RUNNING, "elsewhere", 30)
     workers = set(db.session.scalars(sa.select(BatchEntry.worker)))
     assert workers == {"test-dispatcher"}
     assert db.session.get(Message, batch.message_id).status is MessageStatus.SENDING
@@ -237,14 +236,14 @@ def test_the_owner_waits_for_a_chunk_held_by_a_helper_then_sends_it_when_the_cla
     event = make_event()
     make_guests(event, 20)
     message = make_message(event)
-    dispatcher._materialize(message, utcnow())
+    recipients.materialize(db.session, message, utcnow())
     held = list(
         db.session.scalars(sa.select(Delivery.id).where(Delivery.message_id == message.id).limit(5))
     )
     db.session.execute(
         sa.update(Delivery)
         .where(Delivery.id.in_(held))
-        .values(claimed_by="quiet-helper", claimed_at=utcnow())
+        .values(worker="quiet-helper", claimed_at=utcnow())
     )
     db.session.commit()
 
@@ -261,7 +260,7 @@ def test_a_row_with_an_outcome_in_the_batch_is_never_claimed_again_by_it(batch, 
     ids = take(db.session, batch, "a", now, limit=3)
     db.session.add(BatchEntry(batch_id=batch.id, delivery_id=ids[0], outcome="sent"))
     db.session.execute(
-        sa.update(Delivery).where(Delivery.id.in_(ids)).values(claimed_by=None, claimed_at=None)
+        sa.update(Delivery).where(Delivery.id.in_(ids)).values(worker=None, claimed_at=None)
     )
     db.session.commit()
     assert take(db.session, batch, "b", now, limit=3) == ids[1:] + [all_ids(batch)[3]]

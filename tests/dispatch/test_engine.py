@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from dashboard.dispatch.engine import retry_failed
 from dashboard.dispatch.models import BatchStatus, BatchTrigger, DeliveryStatus, ErrorKind, Outcome
+from dashboard.dispatch.services import retry_failed
 from dashboard.errors import Conflict
 from dashboard.events.models import RsvpStatus
 from dashboard.extensions import db
@@ -275,7 +275,7 @@ def test_dry_run_sends_nothing_and_records_dry_run(
     make_guests(event, 3)
     message = make_message(event)
     with app.app_context():
-        build_dispatcher(app, db.session, owner="dry").poll()
+        build_dispatcher(app, db.session, worker="dry").poll()
     refresh(message)
     assert smtp_server.received == []
     [batch] = batches_of(message)
@@ -293,7 +293,7 @@ def test_claim_is_atomic(app, make_event, make_message, now):
     assert claim.claim_due(db.session, message.id, "b", now) is False
     db.session.commit()
     refresh(message)
-    assert (message.status, message.dispatch_owner) == (MessageStatus.SENDING, "a")
+    assert (message.status, message.worker) == (MessageStatus.SENDING, "a")
 
 
 def test_finalizing_survives_a_broken_recipient_state(
@@ -304,7 +304,9 @@ def test_finalizing_survives_a_broken_recipient_state(
     make_guests(event, 5)
     message = make_message(event)
     calls = {"n": 0}
-    original = dispatcher._record
+    from dashboard.dispatch import run as run_module
+
+    original = run_module.record_outcomes
 
     def broken(*args, **kwargs):
         calls["n"] += 1
@@ -315,13 +317,13 @@ def test_finalizing_survives_a_broken_recipient_state(
         )
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(dispatcher, "_record", broken)
+    monkeypatch.setattr(run_module, "record_outcomes", broken)
     dispatcher.poll()
     [batch] = batches_of(message)
     assert batch.status is BatchStatus.FAILED
     assert "Internal error" in batch.error
     refresh(message)
-    assert message.status is MessageStatus.SENDING and message.dispatch_owner is None
+    assert message.status is MessageStatus.SENDING and message.worker is None
 
 
 def test_finished_message_keeps_figures_equal_to_its_rows(

@@ -59,7 +59,7 @@ def test_two_dispatchers_never_send_twice(
     for message in messages:
         db.session.refresh(message)
         assert message.status is MessageStatus.SENT
-        owners = {b.owner for b in batches_of(message)}
+        owners = {b.worker for b in batches_of(message)}
         assert len(owners) == 1  # one process ran it
 
 

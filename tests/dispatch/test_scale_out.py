@@ -46,7 +46,7 @@ def test_three_processes_fifty_messages_each_guest_once(
             sa.select(Message).where(Message.id.in_([m.id for m in messages]))
         )
     } == {MessageStatus.SENT}
-    owners = Counter(db.session.scalars(sa.select(Batch.owner)))
+    owners = Counter(db.session.scalars(sa.select(Batch.worker)))
     print(f"\nbatches per process: {sorted(owners.values())}")
     assert len(owners) == 3, "the work was not spread over the processes"
 

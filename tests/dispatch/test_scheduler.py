@@ -36,7 +36,7 @@ def test_scheduler_polls_and_sends_due_messages(
     db.session.expire_all()
     assert len(smtp_server.received) == 5
     assert db.session.get(type(message), message.id).status is MessageStatus.SENT
-    poll = db.session.get(SchedulerPoll, runner.owner)
+    poll = db.session.get(SchedulerPoll, runner.worker)
     assert poll is not None and poll.last_poll_at is not None
 
 
@@ -46,7 +46,7 @@ def test_wake_runs_the_poll_now(app_env):
     try:
         time.sleep(0.3)  # the start-up poll
         with live.app_context():
-            first = db.session.get(SchedulerPoll, runner.owner).last_poll_at
+            first = db.session.get(SchedulerPoll, runner.worker).last_poll_at
         time.sleep(1.1)
         scheduler_module.wake(live)
         deadline = time.monotonic() + 5
@@ -55,7 +55,7 @@ def test_wake_runs_the_poll_now(app_env):
             time.sleep(0.05)
             with live.app_context():
                 db.session.expire_all()
-                latest = db.session.get(SchedulerPoll, runner.owner).last_poll_at
+                latest = db.session.get(SchedulerPoll, runner.worker).last_poll_at
         assert latest > first
     finally:
         runner.shutdown(wait=True)

@@ -101,12 +101,12 @@ def test_a_helper_killed_mid_chunk_its_rows_are_sent_by_the_owner(
     [batch] = batches_of(message)
     helper = dispatcher_process(app_env, "--until-idle", **env)
     wait_for(lambda: len(workers_of(batch)) == 2)  # the helper has recorded a chunk
-    [helper_name] = set(workers_of(batch)) - {batch.owner}
+    [helper_name] = set(workers_of(batch)) - {batch.worker}
 
     def helper_claims() -> int:
         return db.session.scalar(
             sa.select(sa.func.count()).where(
-                Delivery.claimed_by == helper_name, Delivery.claimed_at.is_not(None)
+                Delivery.worker == helper_name, Delivery.claimed_at.is_not(None)
             )
         )
 

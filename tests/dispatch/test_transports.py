@@ -12,7 +12,7 @@ import pytest
 from dashboard.dispatch.mime import MessageBuilder
 from dashboard.dispatch.models import ErrorKind
 from dashboard.dispatch.pool import RateLimiter
-from dashboard.dispatch.transports import OutgoingEmail, SMTPTransport, Unreachable
+from dashboard.dispatch.transports import Payload, SMTPTransport, Unreachable, idempotency_key
 
 
 def mail_state(server):
@@ -26,7 +26,7 @@ def mail_state(server):
     )
 
 
-def outgoing(n: int, to: str = "someone@example.org") -> OutgoingEmail:
+def outgoing(n: int, to: str = "someone@example.org") -> Payload:
     builder = MessageBuilder("Dashboard <noreply@example.com>", "example.com")
     data = builder.build(
         to_name="Some One",
@@ -36,7 +36,9 @@ def outgoing(n: int, to: str = "someone@example.org") -> OutgoingEmail:
         message_id=builder.message_id(1, n),
         unsubscribe_url="http://x/u/t",
     )
-    return OutgoingEmail(n, builder.sender_address, to, data, builder.message_id(1, n))
+    return Payload(
+        n, builder.sender_address, to, data, builder.message_id(1, n), idempotency_key(n)
+    )
 
 
 def test_connection_is_reused_and_reopened_after_a_drop(smtp_server):

@@ -34,7 +34,7 @@ def app_env(app_env, smtp_server):
 
 @pytest.fixture
 def dispatcher(app):
-    return build_dispatcher(app, db.session, owner="test-dispatcher")
+    return build_dispatcher(app, db.session, worker="test-dispatcher")
 
 
 @pytest.fixture

@@ -167,7 +167,7 @@ def test_outbox_when_the_log_transport_is_on(
     OUTBOX.clear()
     try:
         with log_app.app_context():
-            build_dispatcher(log_app, db.session, owner="log").poll()
+            build_dispatcher(log_app, db.session, worker="log").poll()
         with log_app.test_client() as client:
             client.post("/login", data={"email": "root@example.com", "password": PASSWORD})
             html = client.get("/admin/outbox").get_data(as_text=True)

@@ -1,0 +1,181 @@
+"""Channels: how a message reaches a guest (e-mail first; another channel plugs in here).
+
+A channel says
+- which guests can receive: the guest column holding their address and the rule for a
+  usable address (these feed the live count, the preview, the skip reasons and dispatch);
+- how to compose one recipient's payload from the rendered message;
+- which transports can carry its payloads, and which setting picks one.
+
+The dispatcher, the count and the preview ask the channel of the message; none of them
+knows what an e-mail is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import sqlalchemy as sa
+
+from dashboard.dispatch.mime import MessageBuilder
+from dashboard.dispatch.transports import Payload, TransportSpec, idempotency_key
+from dashboard.dispatch.transports import build as build_transport
+from dashboard.events.models import Guest
+
+if TYPE_CHECKING:
+    from dashboard.dispatch.settings import DispatchSettings
+    from dashboard.messages.rendering import RenderedMessage
+
+
+class Composer(Protocol):
+    """Made once per batch; ``compose`` runs once per recipient and must be cheap."""
+
+    def compose(self, delivery_id: int, rendered: RenderedMessage) -> Payload: ...
+
+
+class Channel:
+    """One way of reaching guests. Subclasses fill in the class attributes and methods."""
+
+    #: Stored on the message (``messages.channel``) and shown in the API.
+    name: str = ""
+    label: str = ""
+    #: The configuration key naming the transport, its default, and what may be named.
+    transport_setting: str = ""
+    default_transport: str = ""
+    transports: frozenset[str] = frozenset()
+    #: The skip reason of a guest without a usable address.
+    no_address_reason: str = "no usable address"
+
+    @property
+    def value(self) -> str:  # the same face as the other enums of a message
+        return self.name
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Channel):
+            return other.name == self.name
+        return isinstance(other, str) and other == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def address(self) -> sa.ColumnElement[str]:
+        """The guest column holding this channel's address."""
+        raise NotImplementedError
+
+    def usable_address(self) -> sa.ColumnElement[bool]:
+        raise NotImplementedError
+
+    def composer(self, settings: DispatchSettings, message_id: int) -> Composer:
+        raise NotImplementedError
+
+    def transport(self, config: dict[str, Any], mail_state: Any) -> TransportSpec:
+        """The transport the configuration picks for this channel."""
+        name = config.get(self.transport_setting) or self.default_transport
+        if name not in self.transports:
+            raise LookupError(f"the {self.label} channel cannot be sent through {name!r}")
+        return build_transport(name, config, mail_state)
+
+
+# --- e-mail --------------------------------------------------------------------------------
+
+
+@dataclass
+class EmailComposer:
+    builder: MessageBuilder
+    message_id: int
+
+    def compose(self, delivery_id: int, rendered: RenderedMessage) -> Payload:
+        builder = self.builder
+        reference = builder.message_id(self.message_id, delivery_id)
+        data = builder.build(
+            to_name=rendered.to_name,
+            to_email=rendered.to_email,
+            subject=rendered.subject,
+            body=rendered.body,
+            message_id=reference,
+            unsubscribe_url=rendered.unsubscribe_url,
+        )
+        return Payload(
+            delivery_id=delivery_id,
+            sender=builder.sender_address,
+            recipient=rendered.to_email,
+            data=data,
+            message_id=reference,
+            idempotency_key=idempotency_key(delivery_id),
+            subject=rendered.subject,
+            body=rendered.body,
+        )
+
+
+class EmailChannel(Channel):
+    name = "email"
+    label = "E-mail"
+    transport_setting = "MAIL_TRANSPORT"
+    default_transport = "log"
+    transports = frozenset({"smtp", "log"})
+    no_address_reason = "no usable e-mail address"
+
+    def address(self) -> sa.ColumnElement[str]:
+        return Guest.email  # type: ignore[return-value]
+
+    def usable_address(self) -> sa.ColumnElement[bool]:
+        return sa.and_(Guest.email.like("%_@_%"), ~Guest.email.contains(" "))
+
+    def composer(self, settings: DispatchSettings, message_id: int) -> Composer:
+        return EmailComposer(
+            MessageBuilder(settings.sender, settings.message_id_domain), message_id
+        )
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+EMAIL = EmailChannel()
+_CHANNELS: dict[str, Channel] = {EMAIL.name: EMAIL}
+
+
+def register(channel: Channel) -> None:
+    _CHANNELS[channel.name] = channel
+
+
+def unregister(name: str) -> None:
+    if name != EMAIL.name:
+        _CHANNELS.pop(name, None)
+
+
+def get(name: Channel | str) -> Channel:
+    """The channel called ``name``; LookupError for one that is not available here."""
+    if isinstance(name, Channel):
+        return name
+    try:
+        return _CHANNELS[name]
+    except (KeyError, TypeError):
+        raise LookupError(f"no channel named {name!r}") from None
+
+
+class Unavailable(Channel):
+    """A channel a stored message names but this installation does not provide: nobody
+    can receive through it, so a send records every guest as skipped with the reason."""
+
+    no_address_reason = "this channel is not available here"
+
+    def __init__(self, name: str):
+        self.name = self.label = name
+
+    def address(self) -> sa.ColumnElement[str]:
+        return Guest.email  # type: ignore[return-value]
+
+    def usable_address(self) -> sa.ColumnElement[bool]:
+        return sa.false()
+
+
+def lookup(name: str) -> Channel:
+    """Like ``get``, but a stored name that is not registered gives ``Unavailable``."""
+    return _CHANNELS.get(name) or Unavailable(name)
+
+
+def available() -> Iterator[Channel]:
+    return iter(list(_CHANNELS.values()))

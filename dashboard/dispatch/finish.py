@@ -1,0 +1,160 @@
+"""Ending a batch and deciding what its message waits for next.
+
+Finishing runs in a clean transaction (rollback first, then statements by id), so the
+state of a failed recipient can never keep the batch from being finalized, and every
+figure is counted from the rows at that moment, never carried in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from dashboard.dispatch import claim, states
+from dashboard.dispatch.models import Batch, BatchStatus, Delivery, DeliveryStatus
+from dashboard.dispatch.queries import batch_figures, delivery_counts, entry_counts, kept_figures
+from dashboard.dispatch.rules import retryable
+from dashboard.dispatch.settings import Context
+from dashboard.messages.models import Message, MessageStatus
+
+log = logging.getLogger(__name__)
+
+#: How often a batch's owner looks again while helpers still hold claims on its rows.
+HELPER_WAIT_SECONDS = 0.2
+
+
+def owner_heartbeat(ctx: Context, batch_id: int, message_id: int, now: datetime) -> bool:
+    """The message lease and the batch heartbeat (the caller commits). False: lease lost."""
+    ctx.session.execute(sa.update(Batch).where(Batch.id == batch_id).values(heartbeat_at=now))
+    return claim.renew_lease(ctx.session, message_id, ctx.worker, now)
+
+
+def finish(
+    ctx: Context,
+    batch_id: int,
+    message_id: int,
+    *,
+    interrupted: str | None = None,
+    error: str | None = None,
+    pause: timedelta | None = None,
+    release: bool = True,
+) -> BatchStatus:
+    """Give the batch its final status and figures; settle the message unless ``release``
+    is off (another worker holds it now).
+
+    First the batch is sealed, so no helper claims more of it, and the chunks helpers are
+    still sending are waited for (at most one lease), so their outcomes are in the figures.
+    """
+    session = ctx.session
+    session.rollback()
+    session.execute(sa.update(Batch).where(Batch.id == batch_id).values(sealed_at=ctx.clock()))
+    session.commit()
+    if release:
+        wait_for_helpers(ctx, batch_id, message_id)
+    claim.release_claims(session, message_id, ctx.worker)
+    now = ctx.clock()
+    counts = batch_figures(entry_counts(session, batch_id))
+    if interrupted:
+        status = BatchStatus.INTERRUPTED
+    elif error:
+        status = BatchStatus.FAILED
+    else:
+        status = states.batch_status_from(counts["sent"], counts["failed"])
+    moved = states.move_batch(
+        session,
+        batch_id,
+        status,
+        finished_at=now,
+        heartbeat_at=now,
+        error=interrupted or error,
+        **counts,
+    )
+    if not moved:  # recovery ended it meanwhile: keep its status, bring its figures up to date
+        session.execute(sa.update(Batch).where(Batch.id == batch_id).values(**counts))
+    if release:
+        settle_message(ctx, message_id, now, pause=pause)
+        claim.release_lease(session, message_id, ctx.worker)
+    session.commit()
+    log.info("batch %s of message %s: %s %s", batch_id, message_id, status.value, counts)
+    return status
+
+
+def pause_for_outage(ctx: Context, batch_id: int, message_id: int, reason: str) -> BatchStatus:
+    """The mail server is unreachable: interrupt the batch and retry the message later,
+    without charging anybody an attempt."""
+    log.warning("mail server unreachable, pausing message %s: %s", message_id, reason)
+    return finish(
+        ctx,
+        batch_id,
+        message_id,
+        interrupted=f"Mail server unreachable: {reason}. Sending resumes automatically.",
+        pause=timedelta(seconds=ctx.settings.pause_seconds),
+    )
+
+
+def lost_lease(ctx: Context, batch_id: int, message_id: int) -> BatchStatus:
+    return finish(
+        ctx,
+        batch_id,
+        message_id,
+        interrupted="Another dispatcher took this message over (lease expired).",
+        release=False,
+    )
+
+
+def wait_for_helpers(ctx: Context, batch_id: int, message_id: int) -> None:
+    session, settings = ctx.session, ctx.settings
+    deadline = time.monotonic() + settings.lease_seconds
+    while claim.claimed_by_others(session, message_id, ctx.worker, ctx.clock(), settings.lease):
+        session.commit()
+        if time.monotonic() > deadline:
+            return
+        time.sleep(HELPER_WAIT_SECONDS)
+        owner_heartbeat(ctx, batch_id, message_id, ctx.clock())
+        session.commit()
+    session.commit()
+
+
+def settle_message(
+    ctx: Context, message_id: int, now: datetime, pause: timedelta | None = None
+) -> None:
+    """Decide what a sending message waits for next, or give it its final status."""
+    session = ctx.session
+    status = session.scalar(sa.select(Message.status).where(Message.id == message_id))
+    if status is not MessageStatus.SENDING:
+        return
+    if pause is not None:
+        _resume_at(ctx, message_id, now + pause)
+        return
+    pending = session.scalar(
+        sa.select(
+            sa.exists().where(
+                Delivery.message_id == message_id, Delivery.status == DeliveryStatus.PENDING
+            )
+        )
+    )
+    next_retry = session.scalar(
+        sa.select(sa.func.min(Delivery.next_attempt_at)).where(
+            Delivery.message_id == message_id, retryable(ctx.settings.max_attempts)
+        )
+    )
+    if pending or next_retry is not None:
+        _resume_at(ctx, message_id, now if pending else next_retry)
+        return
+    counts = delivery_counts(session, [message_id])[message_id]
+    states.move_message(
+        session,
+        message_id,
+        states.message_status_from(counts.sent, counts.failed),
+        now=now,
+        expected=[MessageStatus.SENDING],
+        resume_at=None,
+        **kept_figures(counts),
+    )
+
+
+def _resume_at(ctx: Context, message_id: int, when: datetime | None) -> None:
+    ctx.session.execute(sa.update(Message).where(Message.id == message_id).values(resume_at=when))

@@ -1,0 +1,250 @@
+"""The run of one batch: prepare it, walk its deliveries chunk by chunk, send, record.
+
+1. ``prepare``: the audience becomes delivery rows (``recipients.materialize``), guests
+   who cannot receive are recorded as skipped, and the batch learns its total.
+2. ``BatchRun.walk``: the deliveries that still need sending, in id order, a chunk of
+   ``commit_every`` at a time: claim the chunk (one conditional UPDATE), render and
+   compose each payload, send over the pool, then record every outcome, the counters
+   and the heartbeat in one commit. A hard crash can repeat at most the one chunk that
+   was sent but not yet committed.
+3. Other workers with nothing of their own to do help with the same walk
+   (``BatchRun.help``); the owner walks again until no helper holds a claim, then
+   finishes (``finish.finish``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from functools import partial
+from types import SimpleNamespace
+from typing import Any
+
+import sqlalchemy as sa
+
+from dashboard.dispatch import channels, claim, recipients, rules
+from dashboard.dispatch.finish import (
+    HELPER_WAIT_SECONDS,
+    finish,
+    lost_lease,
+    owner_heartbeat,
+    pause_for_outage,
+)
+from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger, Delivery
+from dashboard.dispatch.pool import SenderPool
+from dashboard.dispatch.record import Outcome, record_outcomes
+from dashboard.dispatch.settings import Context
+from dashboard.dispatch.transports import Payload, SendResult, TransportSpec, Unreachable
+from dashboard.events.models import Event, Guest
+from dashboard.messages.audience import REASON_UNSUBSCRIBED
+from dashboard.messages.models import Message
+from dashboard.messages.rendering import MessageRenderer
+
+log = logging.getLogger(__name__)
+
+#: Triggers whose batch first turns the audience into delivery rows.
+MATERIALIZING = frozenset({BatchTrigger.SCHEDULE, BatchTrigger.SEND_NOW, BatchTrigger.RESUME})
+
+
+def prepare(
+    ctx: Context, batch: Batch, message: Message, as_of: datetime, only_delivery: int | None
+) -> tuple[int, int]:
+    """Deliveries and skips of the batch, and its total (of what needs sending ``as_of``);
+    commits. Returns (total, skipped).
+
+    From this commit on (total > outcomes so far) other workers may join the batch.
+    """
+    session = ctx.session
+    if batch.trigger in MATERIALIZING:
+        recipients.materialize(session, message, ctx.clock())
+    skipped = recipients.record_skips(session, message.id, batch.id, ctx.worker, ctx.clock())
+    scope = rules.scope(ctx.settings.max_attempts, as_of, only_delivery)
+    total = skipped + recipients.count_in_scope(session, message.id, scope)
+    session.execute(
+        sa.update(Batch)
+        .where(Batch.id == batch.id)
+        .values(total=total, skipped=skipped, dry_run=ctx.settings.dry_run)
+    )
+    session.commit()
+    return total, skipped
+
+
+class BatchRun:
+    """One worker's part in one batch: the owner's (``leader``) or a helper's."""
+
+    def __init__(
+        self, ctx: Context, spec: TransportSpec, batch_id: int, message: Message, *, leader: bool
+    ):
+        event = ctx.session.get(Event, message.event_id)
+        assert event is not None
+        channel = channels.get(message.channel)
+        settings = ctx.settings
+        self.ctx = ctx
+        self.batch_id = batch_id
+        self.message_id = message.id
+        self.leader = leader
+        self.address = channel.address()
+        self.renderer = MessageRenderer(event, message.subject, message.body, settings.base_url)
+        self.composer = channel.composer(settings, message.id)
+        self.pool = SenderPool(spec, settings.concurrency, settings.rate_per_second)
+        self.tick = max(1.0, settings.lease_seconds / 4)
+        self.processed = 0
+
+    def close(self) -> None:
+        self.pool.close()
+
+    # --- the owner's walk -------------------------------------------------------------
+
+    def walk(self, passes: list[sa.ColumnElement[bool]]) -> BatchStatus:
+        """Every pass, then again while helpers still hold claims; then finish.
+
+        A helper that stops (killed, or its mail server unreachable) leaves claims that run
+        out after the lease; the next walk from the start picks those rows up.
+        """
+        ctx = self.ctx
+        patience = 2 * ctx.settings.lease_seconds + 5  # a live helper renews its claims
+        deadline = time.monotonic() + patience
+        while True:
+            # Looked at before the walk: a claim that lapses during it is walked next time.
+            helpers_busy = claim.claimed_by_others(
+                ctx.session, self.message_id, ctx.worker, ctx.clock(), ctx.settings.lease
+            )
+            ctx.session.commit()
+            done_before = self.processed
+            for scope in passes:
+                status = self.send_pass(scope)
+                if status is not None:
+                    return status
+            if self.processed > done_before:
+                # Rows behind the cursor may have been given back or their claims lapsed.
+                deadline = time.monotonic() + patience
+                continue
+            if not helpers_busy or time.monotonic() > deadline:
+                break  # a row a helper still holds then is awaited or resumed by finish
+            time.sleep(HELPER_WAIT_SECONDS)
+            if not self.heartbeat([]):
+                return lost_lease(ctx, self.batch_id, self.message_id)
+        return finish(ctx, self.batch_id, self.message_id)
+
+    def help(self, passes: list[sa.ColumnElement[bool]]) -> None:
+        """A helper's walk: claim and send chunks until none is left (the owner finishes)."""
+        for scope in passes:
+            if self.send_pass(scope) is not None:
+                return
+
+    # --- one pass, one chunk ------------------------------------------------------------
+
+    def send_pass(self, scope: sa.ColumnElement[bool]) -> BatchStatus | None:
+        """Claim and send one chunk at a time in id order; a status when the batch must stop.
+
+        The owner and any helper run this same walk: each claims the next unclaimed chunk
+        with one conditional UPDATE, so two workers never hold the same row.
+        """
+        ctx = self.ctx
+        last_id = 0
+        while True:
+            ids = claim.claim_deliveries(
+                ctx.session,
+                batch_id=self.batch_id,
+                message_id=self.message_id,
+                scope=scope,
+                worker=ctx.worker,
+                now=ctx.clock(),
+                lease=ctx.settings.lease,
+                after_id=last_id,
+                limit=ctx.settings.commit_every,
+            )
+            ctx.session.commit()
+            if not ids:
+                return None
+            last_id = ids[-1]
+            status = self._send_chunk(ids)
+            if status is not None:
+                return status
+
+    def _send_chunk(self, ids: list[int]) -> BatchStatus | None:
+        rows = self._load(ids)
+        attempts_of = {row.id: row.attempts for row in rows}
+        outcomes, payloads = self._compose(rows)
+        results = self.pool.wait(
+            self.pool.submit(payloads), self.tick, partial(self.heartbeat, ids)
+        )
+        unreachable: Unreachable | None = None
+        for payload, result in zip(payloads, results, strict=True):
+            if isinstance(result, Unreachable):
+                unreachable = unreachable or result  # not charged to the recipient
+            else:
+                outcomes.append((payload.delivery_id, attempts_of[payload.delivery_id], result))
+        still_owner = self.record(outcomes)
+        self.processed += len(outcomes)
+        if unreachable is not None:
+            if not self.leader:
+                claim.release_claims(self.ctx.session, self.message_id, self.ctx.worker)
+                self.ctx.session.commit()
+                return BatchStatus.INTERRUPTED  # the owner pauses the message
+            return pause_for_outage(self.ctx, self.batch_id, self.message_id, str(unreachable))
+        if not still_owner:
+            return lost_lease(self.ctx, self.batch_id, self.message_id)
+        return None
+
+    def _load(self, ids: list[int]) -> list[Any]:
+        rows = self.ctx.session.execute(
+            sa.select(
+                Delivery.id,
+                Delivery.attempts,
+                Guest.name,
+                self.address.label("address"),
+                Guest.token,
+                Guest.unsubscribed_at,
+            )
+            .join(Guest, Guest.id == Delivery.guest_id)
+            .where(Delivery.id.in_(ids))
+            .order_by(Delivery.id)
+        ).all()
+        self.ctx.session.commit()  # end the read before the slow part
+        return list(rows)
+
+    def _compose(self, rows: list[Any]) -> tuple[list[Outcome], list[Payload]]:
+        """Payloads to send, and the outcomes already known (skips, render failures)."""
+        outcomes: list[Outcome] = []
+        payloads: list[Payload] = []
+        for row in rows:
+            if row.unsubscribed_at is not None:
+                outcomes.append((row.id, row.attempts, rules.Skip(REASON_UNSUBSCRIBED)))
+                continue
+            try:
+                guest = SimpleNamespace(name=row.name, email=row.address, token=row.token)
+                rendered = self.renderer.render(guest)  # type: ignore[arg-type]
+                payloads.append(self.composer.compose(row.id, rendered))
+            except Exception as error:  # noqa: BLE001 - one recipient's problem only
+                log.warning("delivery %s could not be rendered: %s", row.id, error)
+                failure = SendResult.permanent(f"could not render: {error}")
+                outcomes.append((row.id, row.attempts, failure))
+        return outcomes, payloads
+
+    # --- heartbeat and recording -------------------------------------------------------
+
+    def heartbeat(self, claimed: list[int]) -> bool:
+        """Keep this chunk's claims; the owner also keeps its lease and the batch's heartbeat."""
+        ctx = self.ctx
+        now = ctx.clock()
+        claim.renew_claims(ctx.session, claimed, ctx.worker, now)
+        owner = True
+        if self.leader:
+            owner = owner_heartbeat(ctx, self.batch_id, self.message_id, now)
+        ctx.session.commit()
+        return owner
+
+    def record(self, outcomes: list[Outcome]) -> bool:
+        """One chunk's outcomes, counters and heartbeat in one commit. False: lease lost."""
+        if not outcomes:
+            return self.heartbeat([])
+        ctx = self.ctx
+        now = ctx.clock()
+        record_outcomes(ctx, self.batch_id, outcomes, now, heartbeat=self.leader)
+        owner = True
+        if self.leader:
+            owner = claim.renew_lease(ctx.session, self.message_id, ctx.worker, now)
+        ctx.session.commit()
+        return owner

@@ -1,0 +1,142 @@
+"""What routes, the API, the CLI and the admin pages ask of dispatch: send now, retry the
+failed recipients, re-send one delivery. Plain functions; the caller commits (and then
+wakes the scheduler, which runs the queued batch).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dashboard.auth.models import User
+from dashboard.dispatch import claim, states
+from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger, Delivery
+from dashboard.dispatch.models import DeliveryStatus as D
+from dashboard.dispatch.poll import Dispatcher
+from dashboard.dispatch.queries import delivery_counts, kept_figures
+from dashboard.errors import Conflict
+from dashboard.messages.models import EDITABLE, FINISHED, Message, MessageStatus
+
+
+def queue_batch(
+    session: Session, message_id: int, trigger: BatchTrigger, actor: User | None, now: datetime
+) -> Batch:
+    """A batch that no worker has started yet (heartbeat NULL); the lease holder adopts it."""
+    batch = Batch(
+        message_id=message_id,
+        trigger=trigger,
+        initiated_by_id=actor.id if actor else None,
+        initiated_label=actor.email if actor else "scheduler",
+        status=BatchStatus.RUNNING,
+        started_at=now,
+        heartbeat_at=None,
+    )
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def start_send_now(session: Session, message: Message, actor: User | None, now: datetime) -> Batch:
+    """A draft or scheduled message moves to sending, and its batch is queued for a worker.
+
+    Refused (IllegalTransition, HTTP 409) when the message is no longer draft or
+    scheduled, e.g. the scheduler just claimed it.
+    """
+    if not states.move_message(
+        session,
+        message.id,
+        MessageStatus.SENDING,
+        now=now,
+        expected=EDITABLE,
+        worker=None,
+        resume_at=None,
+        send_at=now,  # when it actually started, for the lists and the API
+    ):
+        session.refresh(message)
+        raise states.refusal(message.status, MessageStatus.SENDING)
+    session.refresh(message)
+    return queue_batch(session, message.id, BatchTrigger.SEND_NOW, actor, now)
+
+
+def retry_failed(session: Session, message: Message, actor: User | None, now: datetime) -> Batch:
+    """Re-send only the failed deliveries of ``message``, in a new batch, reusing their rows."""
+    failed = session.scalar(
+        sa.select(sa.func.count()).where(
+            Delivery.message_id == message.id, Delivery.status == D.FAILED
+        )
+    )
+    if not failed:
+        raise Conflict("This message has no failed deliveries to retry.")
+    if _running(session, message.id):
+        raise Conflict("A batch of this message is still running; retry when it has finished.")
+    if message.status not in FINISHED and message.status is not MessageStatus.SENDING:
+        raise Conflict(f"A {message.status.label.lower()} message has nothing to retry.")
+    session.execute(
+        sa.update(Delivery)
+        .where(Delivery.message_id == message.id, Delivery.status == D.FAILED)
+        .values(status=D.PENDING, next_attempt_at=None, updated_at=now)
+    )
+    if not states.move_message(
+        session,
+        message.id,
+        MessageStatus.SENDING,
+        now=now,
+        expected=[*FINISHED, MessageStatus.SENDING],
+        resume_at=None,
+        worker=None,
+        **kept_figures(None),
+    ):
+        raise Conflict("The message changed meanwhile; reload and try again.")
+    batch = queue_batch(session, message.id, BatchTrigger.RETRY_FAILED, actor, now)
+    session.refresh(message)
+    return batch
+
+
+def send_one(dispatcher: Dispatcher, delivery_id: int, actor: User | None) -> Batch:
+    """Re-send one delivery on purpose (CLI ``dispatch send-one``), whatever its status.
+
+    Refused while a batch of the same message is running, so it never races a batch.
+    """
+    session = dispatcher.session
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise LookupError(f"no delivery with id {delivery_id}")
+    now = dispatcher.clock()
+    message_id = delivery.message_id
+    if not claim.claim_lapsed(
+        session, message_id, dispatcher.worker, now, dispatcher.settings.lease
+    ):
+        session.rollback()
+        raise Conflict("A batch of this message is running; try again when it has finished.")
+    session.execute(
+        sa.update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(status=D.PENDING, next_attempt_at=None, updated_at=now)
+    )
+    batch = queue_batch(session, message_id, BatchTrigger.SEND_ONE, actor, now)
+    batch.worker, batch.heartbeat_at = dispatcher.worker, now
+    session.commit()
+    dispatcher.run(message_id, batch.id, only_delivery=delivery_id)
+    # A finished message keeps figures that now include this delivery's new outcome.
+    session.execute(
+        sa.update(Message)
+        .where(Message.id == message_id, Message.final_total.is_not(None))
+        .values(**kept_figures(delivery_counts(session, [message_id])[message_id]))
+    )
+    session.commit()
+    session.refresh(batch)
+    return batch
+
+
+def _running(session: Session, message_id: int) -> bool:
+    return bool(
+        session.scalar(
+            sa.select(
+                sa.exists().where(
+                    Batch.message_id == message_id, Batch.status == BatchStatus.RUNNING
+                )
+            )
+        )
+    )
