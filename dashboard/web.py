@@ -80,6 +80,15 @@ def page_args(default_per_page: int = DEFAULT_PER_PAGE) -> tuple[int, int]:
     return max(1, page), min(max(1, per_page), MAX_PER_PAGE)
 
 
+#: The longest search text a list accepts (longer input is cut, never refused).
+MAX_SEARCH = 200
+
+
+def search_arg(name: str = "q") -> str:
+    """The search text of the query string, trimmed and cut to ``MAX_SEARCH``."""
+    return (request.args.get(name) or "").strip()[:MAX_SEARCH]
+
+
 def paginate(stmt: sa.Select[Any], page: int, per_page: int, scalars: bool = True) -> Page:
     """Count with one aggregate and fetch one page with LIMIT/OFFSET."""
     total = db.session.scalar(

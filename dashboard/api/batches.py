@@ -15,23 +15,22 @@ from flask_login import current_user
 from werkzeug.exceptions import BadRequest, Unauthorized
 
 from dashboard.api import bp
+from dashboard.api.serializers import batch_json, entry_json
 from dashboard.db_types import utcnow
 from dashboard.dispatch import scheduler, services
 from dashboard.dispatch.models import Batch
-from dashboard.dispatch.queries import EntryFilter
-from dashboard.dispatch.views import (
-    MAX_SEARCH,
-    batch_json,
-    entry_json,
+from dashboard.dispatch.queries import (
+    ENTRIES_PER_PAGE,
+    EntryFilter,
+    batch_entries,
     message_of_event,
-    requested_entries,
     visible_batch,
 )
 from dashboard.errors import Conflict
 from dashboard.events.access import get_event_for
 from dashboard.events.models import Role
 from dashboard.extensions import db
-from dashboard.web import json_error, page_args, paginate
+from dashboard.web import MAX_SEARCH, Page, json_error, page_args, paginate, search_arg
 
 
 def require_user() -> None:
@@ -73,8 +72,16 @@ def batch_entries_list(batch_id: int) -> Response:
             + ", ".join(f.value for f in EntryFilter)
             + "."
         ) from None
-    entries, _search = requested_entries(db.session, batch.id, entry_filter)
-    return jsonify(entries.as_json(entry_json))
+    page_no, per_page = page_args(ENTRIES_PER_PAGE)
+    rows, total = batch_entries(
+        db.session,
+        batch.id,
+        entry_filter,
+        search_arg(),
+        limit=per_page,
+        offset=(page_no - 1) * per_page,
+    )
+    return jsonify(Page(rows, page_no, per_page, total).as_json(entry_json))
 
 
 @bp.post("/events/<int:event_id>/messages/<int:message_id>/retry-failed")

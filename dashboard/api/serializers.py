@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
+from dashboard.dispatch.models import Batch, BatchStatus
+from dashboard.dispatch.progress import batch_progress
 from dashboard.dispatch.queries import Counts
 from dashboard.events.models import Event, Guest
 from dashboard.messages.audience import RecipientCount
@@ -83,4 +85,51 @@ def recipient_count_json(count: RecipientCount) -> dict[str, Any]:
         "left_out": count.left_out,
         "unsubscribed": count.unsubscribed,
         "no_address": count.no_address,
+    }
+
+
+def batch_json(batch: Batch, now: datetime | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": batch.id,
+        "message_id": batch.message_id,
+        "trigger": batch.trigger.value,
+        "trigger_label": batch.trigger.label,
+        "initiated_by": batch.initiated_label or "scheduler",
+        "status": batch.status.value,
+        "dry_run": batch.dry_run,
+        "counts": {
+            "total": batch.total,
+            "sent": batch.sent,
+            "failed": batch.failed,
+            "skipped": batch.skipped,
+        },
+        "started_at": iso(batch.started_at),
+        "finished_at": iso(batch.finished_at),
+        "heartbeat_at": iso(batch.heartbeat_at),
+        "error": batch.error,
+    }
+    if now is not None and batch.status is BatchStatus.RUNNING:
+        progress = batch_progress(batch, now)
+        data["progress"] = {
+            "done": progress.done,
+            "percent": progress.percent,
+            "eta_seconds": round(progress.eta_seconds, 1)
+            if progress.eta_seconds is not None
+            else None,
+        }
+    return data
+
+
+def entry_json(row: Any) -> dict[str, Any]:
+    """One row of ``queries.batch_entries``."""
+    return {
+        "id": row.id,
+        "delivery_id": row.delivery_id,
+        "guest_id": row.guest_id,
+        "guest_name": row.guest_name,
+        "email": row.email,
+        "outcome": row.outcome.value,
+        "reason": row.reason,
+        "error_kind": row.error_kind.value if row.error_kind is not None else None,
+        "processed_at": iso(row.processed_at),
     }

@@ -1,15 +1,25 @@
-"""Read-side figures for pages and the API: always SQL aggregates over the rows."""
+"""The read side of dispatch, for the pages, the API and the admin views.
+
+Plain functions of a session and arguments: figures (always SQL aggregates over the rows,
+never carried in memory), the entries of a batch, the history of a delivery, and lookups
+that enforce "the object belongs to an event this user may see" (404 otherwise). Routes
+parse their query strings themselves; JSON shapes live with the API's schemas.
+"""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import Forbidden, NotFound
 
+from dashboard.auth.models import User
+from dashboard.dispatch import channels
 from dashboard.dispatch.models import (
     Batch,
     BatchEntry,
@@ -18,8 +28,12 @@ from dashboard.dispatch.models import (
     DeliveryStatus,
     Outcome,
 )
-from dashboard.events.models import Guest
+from dashboard.events.access import role_for
+from dashboard.events.models import Event, Guest, Role
+from dashboard.messages.audience import sample_guest
 from dashboard.messages.models import Message
+from dashboard.messages.placeholders import PlaceholderError
+from dashboard.messages.rendering import MessageRenderer, RenderedMessage
 
 
 @dataclass(frozen=True)
@@ -114,7 +128,10 @@ def batch_figures(by_outcome: dict[Outcome, int]) -> dict[str, int]:
     }
 
 
-# --- batch logs (issue 5): read-only helpers for the log pages, the API and the admin views
+# --- the entries of a batch ------------------------------------------------------------
+
+#: A page of entries, on the batch page and in the API, unless the request asks otherwise.
+ENTRIES_PER_PAGE = 50
 
 
 class EntryFilter(enum.StrEnum):
@@ -258,3 +275,84 @@ def running_batch_of(session: Session, message_id: int) -> Batch | None:
         .order_by(Batch.id.desc())
         .limit(1)
     )
+
+
+# --- lookups that enforce visibility ------------------------------------------------
+
+
+def message_of_event(session: Session, event: Event, message_id: int) -> Message:
+    message = session.scalar(
+        sa.select(Message).where(Message.id == message_id, Message.event_id == event.id)
+    )
+    if message is None:
+        raise NotFound("No such message on this event.")
+    return message
+
+
+def batch_of_event(session: Session, event: Event, batch_id: int) -> Batch:
+    batch = session.scalar(
+        sa.select(Batch)
+        .join(Message, Message.id == Batch.message_id)
+        .where(Batch.id == batch_id, Message.event_id == event.id)
+    )
+    if batch is None:
+        raise NotFound("No such batch on this event.")
+    return batch
+
+
+def delivery_of_event(session: Session, event: Event, delivery_id: int) -> Delivery:
+    delivery = session.scalar(
+        sa.select(Delivery)
+        .join(Message, Message.id == Delivery.message_id)
+        .where(Delivery.id == delivery_id, Message.event_id == event.id)
+    )
+    if delivery is None:
+        raise NotFound("No such delivery on this event.")
+    return delivery
+
+
+def visible_batch(
+    session: Session, user: User, batch_id: int, minimum: Role = Role.VIEWER
+) -> tuple[Batch, Event]:
+    """A batch by id alone (the API): 404 unless its event is visible to ``user``."""
+    row = session.execute(
+        sa.select(Batch, Event)
+        .join(Message, Message.id == Batch.message_id)
+        .join(Event, Event.id == Message.event_id)
+        .where(Batch.id == batch_id)
+    ).first()
+    role = role_for(session, user, row[1].id) if row is not None else None
+    if row is None or role is None:
+        raise NotFound("No such batch.")
+    if not role.at_least(minimum):
+        raise Forbidden(f"You need the {minimum.value} role on this event to do that.")
+    return row[0], row[1]
+
+
+# --- what one recipient saw ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    rendered: RenderedMessage | None
+    recipient: str  # who the sample was rendered for, in words
+    error: str | None = None
+
+
+def sample_rendering(session: Session, event: Event, message: Message, base_url: str) -> Sample:
+    """What one recipient saw: a guest it was sent to, else one of its audience, else a stand-in."""
+    guest: Any = session.scalar(
+        sa.select(Guest)
+        .join(Delivery, Delivery.guest_id == Guest.id)
+        .where(Delivery.message_id == message.id, Delivery.status == DeliveryStatus.SENT)
+        .order_by(Delivery.id)
+        .limit(1)
+    ) or sample_guest(session, event.id, message.audience, channels.get(message.channel))
+    recipient = f"{guest.name} <{guest.email}>" if guest is not None else "a sample guest"
+    if guest is None:
+        guest = SimpleNamespace(name="Guest Name", email="guest@example.com", token="sample-token")
+    try:
+        renderer = MessageRenderer(event, message.subject, message.body, base_url)
+        return Sample(renderer.render(guest), recipient)
+    except (PlaceholderError, ValueError, KeyError) as error:
+        return Sample(None, recipient, f"This message cannot be rendered: {error}")

@@ -28,22 +28,24 @@ from flask_login import current_user, login_required
 
 from dashboard.admin.stats import StatsSettings, health
 from dashboard.db_types import utcnow
+from dashboard.dispatch import progress as p
+from dashboard.dispatch import queries as q
 from dashboard.dispatch import scheduler, services
-from dashboard.dispatch import views as v
 from dashboard.dispatch.models import Batch
-from dashboard.dispatch.queries import (
-    EntryFilter,
-    delivery_history,
-    entry_outcome_counts,
-    message_counts,
-    running_batch_of,
-)
+from dashboard.dispatch.queries import EntryFilter
 from dashboard.errors import Conflict
 from dashboard.events.access import get_event_for, role_for
 from dashboard.events.models import Event, Guest, Role
 from dashboard.extensions import db
 from dashboard.messages.models import Message, MessageStatus
-from dashboard.web import Page, page_args, paginate, render_page_or_fragment, wants_fragment
+from dashboard.web import (
+    Page,
+    page_args,
+    paginate,
+    render_page_or_fragment,
+    search_arg,
+    wants_fragment,
+)
 
 bp = Blueprint("dispatch", __name__)
 
@@ -61,17 +63,17 @@ SOON = timedelta(hours=1)
 
 @bp.app_template_filter("duration")
 def _duration_filter(value: Any) -> str:
-    return v.format_duration(value)
+    return p.format_duration(value)
 
 
 @bp.app_template_filter("started_by")
 def _started_by_filter(batch: Batch) -> str:
-    return v.started_by(batch)
+    return p.started_by(batch)
 
 
 @bp.app_template_filter("progress")
-def _progress_filter(batch: Batch, now: Any) -> v.Progress:
-    return v.batch_progress(batch, now)
+def _progress_filter(batch: Batch, now: Any) -> p.Progress:
+    return p.batch_progress(batch, now)
 
 
 def _event(event_id: int, minimum: Role = Role.VIEWER) -> Event:
@@ -110,13 +112,13 @@ def _message_context(event: Event, message: Message, page_no: int = 1) -> dict[s
     now = utcnow()
     stmt = sa.select(Batch).where(Batch.message_id == message.id).order_by(Batch.id.desc())
     batches: Page = paginate(stmt, page_no, BATCHES_PER_PAGE)
-    counts = message_counts(db.session, [message.id])[message.id]
-    running = running_batch_of(db.session, message.id)
+    counts = q.message_counts(db.session, [message.id])[message.id]
+    running = q.running_batch_of(db.session, message.id)
     return {
         "event": event,
         "message": message,
         "batches": batches,
-        "progress": {batch.id: v.batch_progress(batch, now) for batch in batches.items},
+        "progress": {batch.id: p.batch_progress(batch, now) for batch in batches.items},
         "counts": counts,
         "running": running,
         "can_edit": _can_edit(event),
@@ -131,7 +133,7 @@ def _message_page(event: Event, message: Message, page_no: int = 1) -> dict[str,
     return {
         **_message_context(event, message, page_no),
         **_message_progress_context(event, message),
-        "sample": v.sample_rendering(
+        "sample": q.sample_rendering(
             db.session, event, message, current_app.config["PUBLIC_BASE_URL"]
         ),
     }
@@ -142,7 +144,7 @@ def _message_page(event: Event, message: Message, page_no: int = 1) -> dict[str,
 def message_detail(event_id: int, message_id: int) -> Response:
     """The rendered message, its audience and its batches, newest first."""
     event = _event(event_id)
-    message = v.message_of_event(db.session, event, message_id)
+    message = q.message_of_event(db.session, event, message_id)
     if wants_fragment():  # paging or refreshing the batches table
         context = _message_context(event, message, page_args(BATCHES_PER_PAGE)[0])
     else:
@@ -153,7 +155,7 @@ def message_detail(event_id: int, message_id: int) -> Response:
 
 
 def _message_progress_context(event: Event, message: Message) -> dict[str, Any]:
-    running = running_batch_of(db.session, message.id)
+    running = q.running_batch_of(db.session, message.id)
     now = utcnow()
     if running is not None:
         poll = "every 1s"
@@ -169,8 +171,8 @@ def _message_progress_context(event: Event, message: Message) -> dict[str, Any]:
         "event": event,
         "message": message,
         "live_batch": running,
-        "live_progress": v.batch_progress(running, now) if running is not None else None,
-        "message_figures": message_counts(db.session, [message.id])[message.id],
+        "live_progress": p.batch_progress(running, now) if running is not None else None,
+        "message_figures": q.message_counts(db.session, [message.id])[message.id],
         "poll": poll,
     }
 
@@ -180,7 +182,7 @@ def _message_progress_context(event: Event, message: Message) -> dict[str, Any]:
 def message_progress(event_id: int, message_id: int) -> Response:
     """Fragment: the running batch of a message, or its final figures (polls itself until done)."""
     event = _event(event_id)
-    message = v.message_of_event(db.session, event, message_id)
+    message = q.message_of_event(db.session, event, message_id)
     context = _message_progress_context(event, message)
     finished = context["poll"] is None and wants_fragment()
     return _fragment_response(
@@ -193,7 +195,7 @@ def message_progress(event_id: int, message_id: int) -> Response:
 def retry_failed(event_id: int, message_id: int) -> Response:
     """Queue a retry batch of the failed deliveries, wake the dispatcher, show the new batch."""
     event = _event(event_id, Role.EDITOR)
-    message = v.message_of_event(db.session, event, message_id)
+    message = q.message_of_event(db.session, event, message_id)
     actor = current_user._get_current_object()  # type: ignore[attr-defined]
     try:
         batch = services.retry_failed(db.session, message, actor, utcnow())
@@ -225,14 +227,18 @@ def _retry_refused(event: Event, message: Message, text: str) -> Response:
 
 def _entries_context(event: Event, batch: Batch) -> dict[str, Any]:
     entry_filter = _entry_filter()
-    entries, search = v.requested_entries(db.session, batch.id, entry_filter)
-    per_page = entries.per_page
+    search = search_arg()
+    page_no, per_page = page_args(q.ENTRIES_PER_PAGE)
+    rows, total = q.batch_entries(
+        db.session, batch.id, entry_filter, search, limit=per_page, offset=(page_no - 1) * per_page
+    )
+    entries = Page(items=rows, page=page_no, per_page=per_page, total=total)
     filter_args: dict[str, Any] = {"event_id": event.id, "batch_id": batch.id}
     if entry_filter is not EntryFilter.ALL:
         filter_args["outcome"] = entry_filter.value
     if search:
         filter_args["q"] = search
-    if per_page != v.ENTRIES_PER_PAGE:
+    if per_page != q.ENTRIES_PER_PAGE:
         filter_args["per_page"] = per_page
     return {
         "entries": entries,
@@ -247,14 +253,14 @@ def _entries_context(event: Event, batch: Batch) -> dict[str, Any]:
 
 def _batch_page_context(event: Event, batch: Batch) -> dict[str, Any]:
     """What the full page adds around the entries fragment."""
-    counts = message_counts(db.session, [batch.message_id])[batch.message_id]
-    running = running_batch_of(db.session, batch.message_id)
+    counts = q.message_counts(db.session, [batch.message_id])[batch.message_id]
+    running = q.running_batch_of(db.session, batch.message_id)
     return {
         "message": db.session.get(Message, batch.message_id),
-        "progress": v.batch_progress(batch, utcnow()),
-        "started_by": v.started_by(batch),
+        "progress": p.batch_progress(batch, utcnow()),
+        "started_by": p.started_by(batch),
         "counts": counts,
-        "filter_counts": entry_outcome_counts(db.session, batch.id),
+        "filter_counts": q.entry_outcome_counts(db.session, batch.id),
         "can_edit": _can_edit(event),
         "can_retry": counts.failed > 0 and running is None,
         "active": "communications",
@@ -266,7 +272,7 @@ def _batch_page_context(event: Event, batch: Batch) -> dict[str, Any]:
 def batch_detail(event_id: int, batch_id: int) -> Response:
     """Every entry of one batch: filter by outcome, search by guest, page through."""
     event = _event(event_id)
-    batch = v.batch_of_event(db.session, event, batch_id)
+    batch = q.batch_of_event(db.session, event, batch_id)
     context = {"event": event, "batch": batch, **_entries_context(event, batch)}
     if not wants_fragment():
         context.update(_batch_page_context(event, batch))
@@ -280,8 +286,8 @@ def batch_detail(event_id: int, batch_id: int) -> Response:
 def batch_progress(event_id: int, batch_id: int) -> Response:
     """Fragment: the live progress of one batch; it stops polling once the batch has finished."""
     event = _event(event_id)
-    batch = v.batch_of_event(db.session, event, batch_id)
-    progress = v.batch_progress(batch, utcnow())
+    batch = q.batch_of_event(db.session, event, batch_id)
+    progress = p.batch_progress(batch, utcnow())
     finished = not progress.running and wants_fragment()
     return _fragment_response(
         "dispatch/_batch_progress.html",
@@ -301,7 +307,7 @@ def batch_progress(event_id: int, batch_id: int) -> Response:
 def delivery_detail(event_id: int, delivery_id: int) -> Response:
     """One recipient of one message: its status and every attempt, across batches."""
     event = _event(event_id)
-    delivery = v.delivery_of_event(db.session, event, delivery_id)
+    delivery = q.delivery_of_event(db.session, event, delivery_id)
     return render_page_or_fragment(
         "dispatch/delivery_detail.html",
         "dispatch/_delivery_history.html",
@@ -309,7 +315,7 @@ def delivery_detail(event_id: int, delivery_id: int) -> Response:
         delivery=delivery,
         message=db.session.get(Message, delivery.message_id),
         guest=db.session.get(Guest, delivery.guest_id),
-        history=delivery_history(db.session, delivery.id),
+        history=q.delivery_history(db.session, delivery.id),
         compact=request.args.get("compact") == "1",
         active="communications",
     )

@@ -64,6 +64,7 @@ class MessageStatus(enum.StrEnum):
 EDITABLE = frozenset({MessageStatus.DRAFT, MessageStatus.SCHEDULED})
 FINISHED = frozenset({MessageStatus.SENT, MessageStatus.SENT_WITH_FAILURES, MessageStatus.FAILED})
 
+
 def _default_channel() -> Any:
     from dashboard.dispatch.channels import EMAIL
 

@@ -1,0 +1,113 @@
+"""How a batch is doing, in words and numbers for the pages: progress, time left, durations,
+who started it. Pure functions of a batch row and ``now``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger
+
+_BY_VERB = {
+    BatchTrigger.RETRY_FAILED: "Retry failed by",
+    BatchTrigger.SEND_NOW: "Sent now by",
+    BatchTrigger.SEND_ONE: "Single re-send by",
+}
+
+
+def started_by(batch: Batch) -> str:
+    """ "scheduler", a user's e-mail, or e.g. "Retry failed by x@y" for a manual retry."""
+    label = batch.initiated_label or "scheduler"
+    if batch.initiated_by_id is None and label == "scheduler":
+        return "scheduler"
+    verb = _BY_VERB.get(batch.trigger)
+    return f"{verb} {label}" if verb else label
+
+
+def format_duration(value: timedelta | float | None) -> str:
+    """3 s, 2 min 5 s, 1 h 04 min."""
+    if value is None:
+        return ""
+    seconds = int(round(value.total_seconds() if isinstance(value, timedelta) else value))
+    seconds = max(0, seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def batch_duration(batch: Batch, now: datetime) -> timedelta | None:
+    if batch.status is BatchStatus.RUNNING and batch.heartbeat_at is None:
+        return None  # queued: no dispatcher has started it yet
+    end = batch.finished_at or now
+    return max(timedelta(0), end - batch.started_at)
+
+
+# --- live progress ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a batch has got, from its counters (atomic increments, invariant 7)."""
+
+    total: int
+    sent: int
+    failed: int
+    skipped: int
+    running: bool
+    queued: bool
+    elapsed: timedelta | None
+    eta_seconds: float | None
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.failed + self.skipped
+
+    @property
+    def percent(self) -> int:
+        if not self.total:
+            return 100 if not self.running else 0
+        return min(100, int(self.done * 100 / self.total))
+
+    def share(self, part: int) -> float:
+        """Width of one segment of the stacked bar, in percent of the total."""
+        return round(part * 100 / self.total, 2) if self.total else 0.0
+
+    @property
+    def eta_text(self) -> str:
+        if not self.running:
+            return ""
+        if self.queued:
+            return "waiting for the dispatcher to start"
+        if self.eta_seconds is None:
+            return "estimating time left"
+        if self.eta_seconds < 1:
+            return "almost done"
+        return f"about {format_duration(self.eta_seconds)} left"
+
+
+def batch_progress(batch: Batch, now: datetime) -> Progress:
+    """Counts so far and an estimate of the time left (rate so far since ``started_at``)."""
+    running = batch.status is BatchStatus.RUNNING
+    queued = running and batch.heartbeat_at is None
+    elapsed = batch_duration(batch, now)
+    done = batch.sent + batch.failed + batch.skipped
+    eta = None
+    if running and not queued and elapsed is not None and done and batch.total:
+        seconds = elapsed.total_seconds()
+        if seconds > 0:
+            eta = max(0, batch.total - done) * seconds / done
+    return Progress(
+        total=batch.total,
+        sent=batch.sent,
+        failed=batch.failed,
+        skipped=batch.skipped,
+        running=running,
+        queued=queued,
+        elapsed=elapsed,
+        eta_seconds=eta,
+    )
