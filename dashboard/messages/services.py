@@ -241,30 +241,12 @@ def update_message(
         )
     except ValidationError as error:
         errors.update(error.errors)
-
-    target = current
-    clean_mode: Mode | None = None
-    when = message.send_at
     try:
-        if mode is not None:
-            clean_mode = _clean_mode(mode, tuple(Mode))
-            if clean_mode is Mode.DRAFT:
-                target = MessageStatus.DRAFT
-            elif clean_mode is Mode.SCHEDULE:
-                target = MessageStatus.SCHEDULED
-        if send_at is not UNSET and clean_mode is not Mode.SEND_NOW:
-            when = parse_send_at(send_at, message.event.timezone)
-            time_changes = True
-        else:
-            time_changes = current is not MessageStatus.SCHEDULED
-        must_be_future = time_changes or when is None
-        if target is MessageStatus.SCHEDULED and clean_mode is not Mode.SEND_NOW and must_be_future:
-            when = _check_future(when, now)
+        target, clean_mode, when = _target_and_time(message, mode, send_at, now)
     except ValidationError as error:
         errors.update(error.errors)
     if errors or fields is None:
         raise ValidationError(errors)
-
     audience_, channel_, subject_, body_ = fields
     moved = states.move_message(
         session,
@@ -284,6 +266,29 @@ def update_message(
     if clean_mode is Mode.SEND_NOW:
         send_now(session, message, actor, now=now)
     return message
+
+
+def _target_and_time(
+    message: Message, mode: Mode | str | None, send_at: Any, now: datetime
+) -> tuple[MessageStatus, Mode | None, datetime | None]:
+    """Where an edit takes the message (its status and send time), or ValidationError."""
+    current = MessageStatus(message.status)
+    target, clean_mode, when = current, None, message.send_at
+    if mode is not None:
+        clean_mode = _clean_mode(mode, tuple(Mode))
+        if clean_mode is Mode.DRAFT:
+            target = MessageStatus.DRAFT
+        elif clean_mode is Mode.SCHEDULE:
+            target = MessageStatus.SCHEDULED
+    if send_at is not UNSET and clean_mode is not Mode.SEND_NOW:
+        when = parse_send_at(send_at, message.event.timezone)
+        time_changes = True
+    else:
+        time_changes = current is not MessageStatus.SCHEDULED
+    must_be_future = time_changes or when is None
+    if target is MessageStatus.SCHEDULED and clean_mode is not Mode.SEND_NOW and must_be_future:
+        when = _check_future(when, now)
+    return target, clean_mode, when
 
 
 def schedule_message(
