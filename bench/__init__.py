@@ -1,4 +1,4 @@
-"""The project's benchmark (issue 7): ``python -m bench.run`` writes ``bench/RESULTS.md``.
+"""The project's benchmark: ``python -m bench.run`` writes ``bench/RESULTS.md``.
 
 Sections: sending throughput against the transport ceiling, peak memory of a large
 send, the cost of growth (pages and the scheduler poll at 10k and 100k guests), and

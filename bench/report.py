@@ -25,7 +25,7 @@ LIBRARIES = (
     "aiosmtpd",
 )
 
-#: Targets of issue 7.
+#: The targets the benchmark checks.
 THROUGHPUT_TARGET = 0.7
 THROUGHPUT_STRETCH = 1.0
 MEMORY_TARGET_MB = 150.0
@@ -230,7 +230,7 @@ def _summary(results: dict[str, Any]) -> list[str]:
         else []
     )
     return [
-        "## Summary against the targets of issue 7",
+        "## Summary against the targets",
         "",
         *warning,
         *_table(["figure (median)", "measured", "target", "verdict"], rows),

@@ -1,6 +1,6 @@
 """The benchmark: ``.venv/bin/python -m bench.run [--quick] [--out PATH] [--only SECTIONS]``.
 
-Runs the four sections of issue 7 and writes ``bench/RESULTS.md``. Everything it
+Runs the four sections of the benchmark and writes ``bench/RESULTS.md``. Everything it
 creates (databases, logs) lives in a temporary directory that is removed at the end.
 """
 

@@ -82,7 +82,7 @@ def test_send_one_unknown_delivery(runner):
 
 
 def test_batch_entries_unique_only_per_batch_and_delivery(app):
-    """Seed 001: a global unique index on entries stopped retries; only (batch, delivery) is unique."""
+    """A global unique index on entries would stop every retry; only (batch, delivery) is unique."""
     inspector = sa.inspect(db.engine)
     uniques = [tuple(c["column_names"]) for c in inspector.get_unique_constraints("batch_entries")]
     uniques += [

@@ -299,7 +299,7 @@ def test_claim_is_atomic(app, make_event, make_message, now):
 def test_finalizing_survives_a_broken_recipient_state(
     app, monkeypatch, dispatcher, make_event, make_guests, make_message
 ):
-    """Invariant 6 (seed 001): an exception while recording still ends the batch, not 'running'."""
+    """Invariant 6: an exception while recording still ends the batch, not 'running'."""
     event = make_event()
     make_guests(event, 5)
     message = make_message(event)

@@ -1,4 +1,4 @@
-"""One large batch shared by several dispatcher processes (issue 8), on both engines.
+"""One large batch shared by several dispatcher processes, on both engines.
 
 The first process claims the message and owns the batch; processes started while it
 sends join the batch and claim chunks of it. Every guest must get the message exactly

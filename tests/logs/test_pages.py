@@ -1,4 +1,4 @@
-"""Message detail, batch drill-down, delivery history and live progress (issue 5, items 1-3)."""
+"""Message detail, batch drill-down, delivery history and live progress ."""
 
 from __future__ import annotations
 
