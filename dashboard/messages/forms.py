@@ -19,7 +19,6 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 
-from dashboard.errors import ValidationError
 from dashboard.events.models import Event
 from dashboard.messages.models import Audience, Channel, Message, MessageStatus
 from dashboard.messages.services import Mode
@@ -62,12 +61,3 @@ class ComposeForm(FlaskForm):
             if message.send_at
             else None
         )
-
-    def add_errors(self, error: ValidationError) -> None:
-        """Put a service's field errors on the matching fields (others go on the form)."""
-        for name, text in error.errors.items():
-            field = self._fields.get(name)
-            if field is not None:
-                field.errors = [*field.errors, text]
-            else:
-                self.form_errors.append(text)
