@@ -95,10 +95,18 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from dashboard.admin.cli import register as register_admin
-    from dashboard.auth.cli import register as register_auth
-    from dashboard.dispatch.cli import register as register_dispatch
-    from dashboard.events.cli import register as register_events
+    from dashboard.admin.cli import logs_cli, stats_command
+    from dashboard.auth.cli import create_token_command, create_user_command
+    from dashboard.dispatch.cli import dispatch_cli
+    from dashboard.events.cli import import_guests_command, seed_demo_command
 
-    for register in (register_auth, register_events, register_dispatch, register_admin):
-        register(app)
+    for command in (
+        create_user_command,
+        create_token_command,
+        seed_demo_command,
+        import_guests_command,
+        dispatch_cli,
+        stats_command,
+        logs_cli,
+    ):
+        app.cli.add_command(command)

@@ -6,11 +6,10 @@ Every problem is raised as ``ConfigError`` with one human sentence, so that
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -18,6 +17,8 @@ from sqlalchemy.exc import ArgumentError
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 ENVIRONMENTS = ("development", "testing", "production")
+
+Number = TypeVar("Number", int, float)
 
 
 class ConfigError(Exception):
@@ -39,24 +40,29 @@ def parse_bool(name: str, raw: str | None, default: bool) -> bool:
 
 
 def parse_int(name: str, raw: str | None, default: int | None, minimum: int = 0) -> int | None:
+    return _parse_number(name, raw, default, minimum, int, "a whole number")
+
+
+def parse_float(
+    name: str, raw: str | None, default: float | None, minimum: float = 0.0
+) -> float | None:
+    return _parse_number(name, raw, default, minimum, float, "a number")
+
+
+def _parse_number(
+    name: str,
+    raw: str | None,
+    default: Number | None,
+    minimum: Number,
+    convert: Callable[[str], Number],
+    noun: str,
+) -> Number | None:
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = int(raw.strip())
+        value = convert(raw.strip())
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={value} must be at least {minimum}")
-    return value
-
-
-def parse_float(name: str, raw: str | None, default: float | None, minimum: float = 0.0):
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
+        raise ConfigError(f"{name}={raw!r} is not {noun}") from None
     if value < minimum:
         raise ConfigError(f"{name}={value} must be at least {minimum}")
     return value
@@ -184,7 +190,3 @@ def _development_secret(instance_path: Path) -> str:
     key = secrets.token_hex(32)
     path.write_text(key)
     return key
-
-
-def environ() -> dict[str, str]:
-    return dict(os.environ)

@@ -33,12 +33,6 @@ def configure_engine_events() -> None:
         cursor.close()
 
 
-def is_sqlite() -> bool:
-    from dashboard.extensions import db
-
-    return db.engine.dialect.name == "sqlite"
-
-
 def is_postgres(session: Session) -> bool:
     """The session's engine, for the few statements whose best form differs by engine."""
     return session.get_bind().dialect.name == "postgresql"

@@ -1,37 +1,136 @@
-"""Helpers shared by every blueprint: page-or-fragment rendering, pagination, errors, filters."""
+"""Helpers shared by every blueprint: the event of a page and the user's role on it, safe
+redirects, running a service for a form, page-or-fragment rendering, pagination, errors,
+filters."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask import Flask, Response, flash, jsonify, make_response, redirect, render_template, request
+from flask_login import current_user
+from flask_wtf import FlaskForm
 from werkzeug.exceptions import HTTPException
 
+from dashboard.errors import ValidationError
+from dashboard.events.access import EventAccess, event_access
+from dashboard.events.models import Role
 from dashboard.extensions import db
 
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 200
 
+T = TypeVar("T")
+
+
+def now() -> datetime:
+    """The current time, aware UTC: what a route hands to a service as ``now``."""
+    return datetime.now(UTC)
+
+
+def event_for(event_id: int, minimum: Role = Role.VIEWER) -> EventAccess:
+    """The signed-in user's event and role (one query); 404 if invisible, 403 if too weak."""
+    return event_access(db.session, current_user, event_id, minimum)
+
+
+# --- redirects ---------------------------------------------------------------------------
+
+
+def safe_target(raw: str | None, fallback: str) -> str:
+    """``raw`` if it is a path on this site, else ``fallback``: for every redirect whose
+    target the user supplies (login's ``next``, a form's ``back``).
+
+    Browsers read ``//host`` and ``/\\host`` as another host and drop tabs and newlines
+    inside a URL, so only a plain absolute path without those passes.
+    """
+    if not raw or not raw.startswith("/") or raw.startswith("//"):
+        return fallback
+    if "\\" in raw or any(unicodedata.category(char) == "Cc" for char in raw):
+        return fallback
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return raw
+
+
+def hx_redirect(url: str) -> Response:
+    """Go to ``url``: htmx is told with HX-Redirect (it would follow a redirect inside its
+    request and swap the next page into the target), a browser gets a 303."""
+    if request.headers.get("HX-Request") == "true":
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, 303)
+
+
+# --- forms and services ------------------------------------------------------------------
+
+
+def apply_errors(form: FlaskForm, error: ValidationError) -> None:
+    """Put a service's field errors on the form's fields; the rest on ``form.form_errors``."""
+    for name, message in error.errors.items():
+        field = form[name] if name != "__all__" and name in form else None
+        if field is not None:
+            field.errors = [*field.errors, message]
+        else:
+            form.form_errors.append(message)
+
+
+@dataclass(frozen=True)
+class Saved(Generic[T]):
+    """What a service returned once its change was committed."""
+
+    value: T
+
+
+def save(
+    form: FlaskForm, call: Callable[[], T], done: str | Callable[[T], str] | None = None
+) -> Saved[T] | None:
+    """Run a service call and commit it, then flash ``done`` (a text, or made from the result).
+
+    A ValidationError is rolled back and its errors put on ``form``; the answer is then None
+    and the route renders the form again. Any other error is rolled back and raised.
+    """
+    try:
+        value = call()
+    except ValidationError as error:
+        db.session.rollback()
+        apply_errors(form, error)
+        return None
+    except Exception:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    if done is not None:
+        flash(done(value) if callable(done) else done, "success")
+    return Saved(value)
+
+
+# --- answers -----------------------------------------------------------------------------
+
 
 def wants_fragment() -> bool:
-    """htmx asks for a fragment, except when it restores history (it needs the whole page)."""
+    """htmx asks for a fragment, except when it restores history or follows a boosted link
+    or form (both replace the whole page)."""
     return (
         request.headers.get("HX-Request") == "true"
         and request.headers.get("HX-History-Restore-Request") != "true"
+        and request.headers.get("HX-Boosted") != "true"
     )
 
 
 def render_page_or_fragment(page: str, fragment: str, **context: Any) -> Response:
-    """Answer the full page, or only its fragment for htmx; both vary on HX-Request."""
+    """Answer the full page, or only its fragment for htmx; both vary on the htmx headers."""
     template = fragment if wants_fragment() else page
     response = make_response(render_template(template, **context))
-    response.headers.add("Vary", "HX-Request")
+    response.headers.add("Vary", "HX-Request, HX-Boosted")
     return response
 
 

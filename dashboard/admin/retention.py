@@ -1,4 +1,5 @@
-"""Log retention (invariant 13): old batches and their entries go, in bulk.
+"""Log retention (invariant 13): old batches and their entries go, in bulk, daily and from
+``flask logs cleanup``.
 
 Deliveries are never deleted here: they hold each recipient's final outcome, which is
 what makes a second send of the same message impossible.
@@ -11,11 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from apscheduler.schedulers.base import BaseScheduler
+from flask import Flask
 from sqlalchemy.orm import Session
 
+from dashboard.db_types import utcnow
 from dashboard.dispatch.models import Batch, BatchEntry, BatchStatus
+from dashboard.extensions import db
 
 log = logging.getLogger(__name__)
+
+RETENTION_JOB = "logs-cleanup"
 
 
 @dataclass(frozen=True)
@@ -68,3 +75,31 @@ def cleanup_logs(
         "log retention: deleted %s batch(es) and %s entries before %s", batches, entries, cutoff
     )
     return CleanupCounts(cutoff, batches or 0, entries or 0)
+
+
+def run_retention(app: Flask) -> None:
+    """The daily job: delete logs older than LOG_RETENTION_DAYS, in its own app context."""
+    with app.app_context():
+        try:
+            cleanup_logs(db.session, utcnow(), int(app.config["LOG_RETENTION_DAYS"]))
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - the scheduler must keep running; retried tomorrow
+            log.exception("log retention failed")
+            db.session.rollback()
+        finally:
+            db.session.remove()
+
+
+def add_retention_job(scheduler: BaseScheduler, app: Flask) -> None:
+    """Give the dispatch scheduler the daily retention job, at 03:17 UTC."""
+    scheduler.add_job(
+        run_retention,
+        "cron",
+        hour=3,
+        minute=17,
+        args=[app],
+        id=RETENTION_JOB,
+        max_instances=1,
+        coalesce=True,
+        replace_existing=True,
+    )

@@ -6,7 +6,6 @@ Everyone but a site admin gets 404 here (the pages do not exist for them).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import (
@@ -15,7 +14,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
@@ -26,7 +24,6 @@ from wtforms import SelectChoice
 
 from dashboard.admin.failures import FailureFilter, events_with_failures, failure_groups
 from dashboard.admin.forms import BatchFilterForm, FailureFilterForm
-from dashboard.db_types import utcnow
 from dashboard.dispatch import scheduler
 from dashboard.dispatch.models import Batch, BatchStatus
 from dashboard.dispatch.services import retry_failed
@@ -35,7 +32,15 @@ from dashboard.errors import Conflict
 from dashboard.events.models import Event
 from dashboard.extensions import db
 from dashboard.messages.models import Message
-from dashboard.web import Page, page_args, paginate, render_page_or_fragment, wants_fragment
+from dashboard.web import (
+    Page,
+    hx_redirect,
+    now,
+    page_args,
+    paginate,
+    render_page_or_fragment,
+    safe_target,
+)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -97,7 +102,7 @@ def batches() -> Any:
         form=form,
         rows=page,
         status=form.status.data or None,
-        now=utcnow(),
+        now=now(),
     )
 
 
@@ -148,25 +153,14 @@ def failures() -> Any:
     )
 
 
-def _safe_back(target: str | None) -> str:
-    if (
-        target
-        and target.startswith("/")
-        and not target.startswith("//")
-        and not urlsplit(target).netloc
-    ):
-        return target
-    return url_for(".failures")
-
-
 @bp.post("/failures/retry")
 def retry_failures() -> Response:
     """Bulk "retry failed": one retry batch per chosen message, each in its own transaction."""
-    back = _safe_back(request.form.get("back"))
+    back = safe_target(request.form.get("back"), url_for(".failures"))
     ids = sorted(set(request.form.getlist("message_id", type=int)))
     if not ids:
         flash("Choose at least one message to retry.", "error")
-        return _go(back)
+        return hx_redirect(back)
     queued: list[int] = []
     refused: list[str] = []
     actor = current_user._get_current_object()  # type: ignore[attr-defined]
@@ -176,7 +170,7 @@ def retry_failures() -> Response:
             refused.append(f"message {message_id}: no such message")
             continue
         try:
-            retry_failed(db.session, message, actor, utcnow())
+            retry_failed(db.session, message, actor, now())
         except Conflict as error:
             db.session.rollback()
             refused.append(f"“{message.subject}”: {error}")
@@ -191,16 +185,7 @@ def retry_failures() -> Response:
         )
     for text in refused:
         flash(f"Not retried: {text}", "error")
-    return _go(back)
-
-
-def _go(url: str) -> Response:
-    """Redirect, or tell htmx to navigate (a plain redirect would be followed inside the XHR)."""
-    if wants_fragment():
-        response = make_response("", 200)
-        response.headers["HX-Redirect"] = url
-        return response
-    return redirect(url, 303)
+    return hx_redirect(back)
 
 
 @bp.get("/outbox")

@@ -1,41 +1,45 @@
+"""``flask create-user`` and ``flask create-token``."""
+
 from __future__ import annotations
 
 import sys
 
 import click
-from flask import Flask
+from flask.cli import with_appcontext
 
 from dashboard.auth.services import AuthError, create_token, create_user, find_user
 from dashboard.extensions import db
 
 
-def register(app: Flask) -> None:
-    @app.cli.command("create-user")
-    @click.argument("email")
-    @click.option("--admin", is_flag=True, help="Make the user a site admin.")
-    @click.option("--name", default="", help="Display name.")
-    def create_user_command(email: str, admin: bool, name: str) -> None:
-        """Create a user; the password comes from a prompt, or from stdin when piped."""
-        if sys.stdin.isatty():
-            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        else:
-            password = sys.stdin.readline().rstrip("\r\n")
-        try:
-            user = create_user(db.session, email, password, name=name, is_admin=admin)
-        except AuthError as error:
-            raise click.ClickException(str(error)) from None
-        db.session.commit()
-        click.echo(f"Created {'admin' if admin else 'user'} {user.email}")
+@click.command("create-user")
+@with_appcontext
+@click.argument("email")
+@click.option("--admin", is_flag=True, help="Make the user a site admin.")
+@click.option("--name", default="", help="Display name.")
+def create_user_command(email: str, admin: bool, name: str) -> None:
+    """Create a user; the password comes from a prompt, or from stdin when piped."""
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user = create_user(db.session, email, password, name=name, is_admin=admin)
+    except AuthError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(f"Created {'admin' if admin else 'user'} {user.email}")
 
-    @app.cli.command("create-token")
-    @click.argument("email")
-    @click.option("--name", default="cli", help="A label for the token.")
-    def create_token_command(email: str, name: str) -> None:
-        """Print a new API token for EMAIL (alone on the last line)."""
-        user = find_user(db.session, email)
-        if user is None:
-            raise click.ClickException(f"no user with e-mail {email}")
-        raw = create_token(db.session, user, name)
-        db.session.commit()
-        click.echo(f"API token for {user.email} (shown once):")
-        click.echo(raw)
+
+@click.command("create-token")
+@with_appcontext
+@click.argument("email")
+@click.option("--name", default="cli", help="A label for the token.")
+def create_token_command(email: str, name: str) -> None:
+    """Print a new API token for EMAIL (alone on the last line)."""
+    user = find_user(db.session, email)
+    if user is None:
+        raise click.ClickException(f"no user with e-mail {email}")
+    raw = create_token(db.session, user, name)
+    db.session.commit()
+    click.echo(f"API token for {user.email} (shown once):")
+    click.echo(raw)

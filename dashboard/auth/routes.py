@@ -1,28 +1,16 @@
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from dashboard.auth.forms import LoginForm, TokenForm
 from dashboard.auth.models import ApiToken
 from dashboard.auth.services import authenticate, create_token
 from dashboard.extensions import db
+from dashboard.web import safe_target
 
 bp = Blueprint("auth", __name__)
-
-
-def _safe_next(target: str | None) -> str:
-    if (
-        target
-        and target.startswith("/")
-        and not urlsplit(target).netloc
-        and not target.startswith("//")
-    ):
-        return target
-    return url_for("events.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -36,7 +24,7 @@ def login():
             form.password.errors.append("Wrong e-mail or password.")
         else:
             login_user(user, remember=bool(form.remember.data))
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_target(request.args.get("next"), url_for("events.index")))
     return render_template("auth/login.html", form=form)
 
 
@@ -67,8 +55,6 @@ def tokens():
 def revoke_token(token_id: int):
     token = db.session.get(ApiToken, token_id)
     if token is None or token.user_id != current_user.id:
-        from flask import abort
-
         abort(404)
     db.session.delete(token)
     db.session.commit()

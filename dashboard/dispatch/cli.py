@@ -4,95 +4,98 @@ from __future__ import annotations
 
 import click
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import current_app
+from flask.cli import AppGroup
 
 from dashboard.errors import Conflict
 from dashboard.extensions import db
 
 
-def register(app: Flask) -> None:
-    @app.cli.group("dispatch")
-    def dispatch_group() -> None:
-        """Send due messages, retry failures, re-send one delivery."""
+@click.group("dispatch", cls=AppGroup)
+def dispatch_cli() -> None:
+    """Send due messages, retry failures, re-send one delivery."""
 
-    @dispatch_group.command("run-due")
-    @click.option("--until-idle", is_flag=True, help="Poll again until a pass finds nothing to do.")
-    def run_due(until_idle: bool) -> None:
-        """One poll pass (recovery, due messages, retries), then exit."""
-        from dashboard.dispatch.scheduler import build_dispatcher
 
-        dispatcher = build_dispatcher(current_app, db.session)
-        recovered, batches, helped = 0, [], []
-        while True:
-            report = dispatcher.poll()
-            recovered += report.recovered
-            batches += report.batches
-            helped += report.helped
-            if not (until_idle and (report.batches or report.helped)):
-                break
-        click.echo(
-            f"recovered {recovered} stale batch(es); ran {len(batches)} batch(es)"
-            + (f": {', '.join(map(str, batches))}" if batches else "")
-            + (f"; helped {', '.join(map(str, sorted(set(helped))))}" if helped else "")
+@dispatch_cli.command("run-due")
+@click.option("--until-idle", is_flag=True, help="Poll again until a pass finds nothing to do.")
+def run_due(until_idle: bool) -> None:
+    """One poll pass (recovery, due messages, retries), then exit."""
+    from dashboard.dispatch.scheduler import build_dispatcher
+
+    dispatcher = build_dispatcher(current_app, db.session)
+    recovered, batches, helped = 0, [], []
+    while True:
+        report = dispatcher.poll()
+        recovered += report.recovered
+        batches += report.batches
+        helped += report.helped
+        if not (until_idle and (report.batches or report.helped)):
+            break
+    click.echo(
+        f"recovered {recovered} stale batch(es); ran {len(batches)} batch(es)"
+        + (f": {', '.join(map(str, batches))}" if batches else "")
+        + (f"; helped {', '.join(map(str, sorted(set(helped))))}" if helped else "")
+    )
+
+
+@dispatch_cli.command("retry-failed")
+@click.option("--message", "message_id", type=int, help="Only this message.")
+def retry_failed_command(message_id: int | None) -> None:
+    """Re-send the failed deliveries (of one message, or of all), then send them now."""
+    from dashboard.db_types import utcnow
+    from dashboard.dispatch.models import Delivery, DeliveryStatus
+    from dashboard.dispatch.scheduler import build_dispatcher
+    from dashboard.dispatch.services import retry_failed
+    from dashboard.messages.models import Message
+
+    if message_id is not None:
+        if db.session.get(Message, message_id) is None:
+            raise click.ClickException(f"no message with id {message_id}")
+        ids = [message_id]
+    else:
+        ids = list(
+            db.session.scalars(
+                sa.select(Delivery.message_id)
+                .where(Delivery.status == DeliveryStatus.FAILED)
+                .distinct()
+            ).all()
         )
-
-    @dispatch_group.command("retry-failed")
-    @click.option("--message", "message_id", type=int, help="Only this message.")
-    def retry_failed_command(message_id: int | None) -> None:
-        """Re-send the failed deliveries (of one message, or of all), then send them now."""
-        from dashboard.db_types import utcnow
-        from dashboard.dispatch.models import Delivery, DeliveryStatus
-        from dashboard.dispatch.scheduler import build_dispatcher
-        from dashboard.dispatch.services import retry_failed
-        from dashboard.messages.models import Message
-
-        if message_id is not None:
-            if db.session.get(Message, message_id) is None:
-                raise click.ClickException(f"no message with id {message_id}")
-            ids = [message_id]
-        else:
-            ids = list(
-                db.session.scalars(
-                    sa.select(Delivery.message_id)
-                    .where(Delivery.status == DeliveryStatus.FAILED)
-                    .distinct()
-                ).all()
-            )
-        queued = 0
-        for mid in ids:
-            message = db.session.get(Message, mid)
-            try:
-                retry_failed(db.session, message, None, utcnow())
-                db.session.commit()
-                queued += 1
-            except Conflict as error:
-                db.session.rollback()
-                click.echo(f"message {mid}: {error}", err=True)
-        click.echo(f"queued {queued} retry batch(es)")
-        if message_id is not None and not queued:
-            raise SystemExit(1)
-        build_dispatcher(current_app, db.session).poll()
-
-    @dispatch_group.command("send-one")
-    @click.argument("delivery_id", type=int)
-    def send_one_command(delivery_id: int) -> None:
-        """Re-send one delivery on purpose, whatever its status, and print the outcome."""
-        from dashboard.dispatch.models import BatchEntry
-        from dashboard.dispatch.scheduler import build_dispatcher
-        from dashboard.dispatch.services import send_one
-
-        dispatcher = build_dispatcher(current_app, db.session)
+    queued = 0
+    for mid in ids:
+        message = db.session.get(Message, mid)
         try:
-            batch = send_one(dispatcher, delivery_id, None)
-        except LookupError as error:
-            raise click.ClickException(str(error)) from None
+            retry_failed(db.session, message, None, utcnow())
+            db.session.commit()
+            queued += 1
         except Conflict as error:
-            raise click.ClickException(str(error)) from None
-        entry = db.session.scalar(sa.select(BatchEntry).where(BatchEntry.batch_id == batch.id))
-        outcome = entry.outcome.value if entry else batch.status.value
-        click.echo(
-            f"delivery {delivery_id}: {outcome}"
-            + (f" ({entry.reason})" if entry and entry.reason else "")
-        )
-        if outcome not in ("sent", "dry_run"):
-            raise SystemExit(1)
+            db.session.rollback()
+            click.echo(f"message {mid}: {error}", err=True)
+    click.echo(f"queued {queued} retry batch(es)")
+    if message_id is not None and not queued:
+        raise SystemExit(1)
+    build_dispatcher(current_app, db.session).poll()
+
+
+@dispatch_cli.command("send-one")
+@click.argument("delivery_id", type=int)
+def send_one_command(delivery_id: int) -> None:
+    """Re-send one delivery on purpose, whatever its status, and print the outcome."""
+    from dashboard.dispatch.models import BatchEntry
+    from dashboard.dispatch.scheduler import build_dispatcher
+    from dashboard.dispatch.services import send_one
+
+    dispatcher = build_dispatcher(current_app, db.session)
+    try:
+        batch = send_one(dispatcher, delivery_id, None)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from None
+    except Conflict as error:
+        raise click.ClickException(str(error)) from None
+    entry = db.session.scalar(sa.select(BatchEntry).where(BatchEntry.batch_id == batch.id))
+    outcome = entry.outcome.value if entry else batch.status.value
+    click.echo(
+        f"delivery {delivery_id}: {outcome}"
+        + (f" ({entry.reason})" if entry and entry.reason else "")
+    )
+    if outcome not in ("sent", "dry_run"):
+        raise SystemExit(1)

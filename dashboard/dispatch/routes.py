@@ -19,7 +19,6 @@ from flask import (
     flash,
     jsonify,
     make_response,
-    redirect,
     render_template,
     request,
     url_for,
@@ -34,12 +33,14 @@ from dashboard.dispatch import scheduler, services
 from dashboard.dispatch.models import Batch
 from dashboard.dispatch.queries import EntryFilter
 from dashboard.errors import Conflict
-from dashboard.events.access import get_event_for, role_for
+from dashboard.events.access import EventAccess
 from dashboard.events.models import Event, Guest, Role
 from dashboard.extensions import db
 from dashboard.messages.models import Message, MessageStatus
 from dashboard.web import (
     Page,
+    event_for,
+    hx_redirect,
     page_args,
     paginate,
     render_page_or_fragment,
@@ -76,15 +77,6 @@ def _progress_filter(batch: Batch, now: Any) -> p.Progress:
     return p.batch_progress(batch, now)
 
 
-def _event(event_id: int, minimum: Role = Role.VIEWER) -> Event:
-    return get_event_for(db.session, current_user, event_id, minimum)
-
-
-def _can_edit(event: Event) -> bool:
-    role = role_for(db.session, current_user, event.id)
-    return role is not None and role.at_least(Role.EDITOR)
-
-
 def _entry_filter() -> EntryFilter:
     raw = request.args.get("outcome") or EntryFilter.ALL.value
     try:
@@ -108,8 +100,8 @@ def _fragment_response(
 # --- message detail ----------------------------------------------------------------------
 
 
-def _message_context(event: Event, message: Message, page_no: int = 1) -> dict[str, Any]:
-    now = utcnow()
+def _message_context(access: EventAccess, message: Message, page_no: int = 1) -> dict[str, Any]:
+    event, now = access.event, utcnow()
     stmt = sa.select(Batch).where(Batch.message_id == message.id).order_by(Batch.id.desc())
     batches: Page = paginate(stmt, page_no, BATCHES_PER_PAGE)
     counts = q.message_counts(db.session, [message.id])[message.id]
@@ -121,17 +113,18 @@ def _message_context(event: Event, message: Message, page_no: int = 1) -> dict[s
         "progress": {batch.id: p.batch_progress(batch, now) for batch in batches.items},
         "counts": counts,
         "running": running,
-        "can_edit": _can_edit(event),
+        "can_edit": access.can_edit,
         "can_retry": counts.failed > 0 and running is None,
         "now": now,
         "active": "communications",
     }
 
 
-def _message_page(event: Event, message: Message, page_no: int = 1) -> dict[str, Any]:
+def _message_page(access: EventAccess, message: Message, page_no: int = 1) -> dict[str, Any]:
     """Everything the message page shows: the rendered sample, live progress, batches."""
+    event = access.event
     return {
-        **_message_context(event, message, page_no),
+        **_message_context(access, message, page_no),
         **_message_progress_context(event, message),
         "sample": q.sample_rendering(
             db.session, event, message, current_app.config["PUBLIC_BASE_URL"]
@@ -143,12 +136,10 @@ def _message_page(event: Event, message: Message, page_no: int = 1) -> dict[str,
 @login_required
 def message_detail(event_id: int, message_id: int) -> Response:
     """The rendered message, its audience and its batches, newest first."""
-    event = _event(event_id)
-    message = q.message_of_event(db.session, event, message_id)
-    if wants_fragment():  # paging or refreshing the batches table
-        context = _message_context(event, message, page_args(BATCHES_PER_PAGE)[0])
-    else:
-        context = _message_page(event, message, page_args(BATCHES_PER_PAGE)[0])
+    access = event_for(event_id)
+    message = q.message_of_event(db.session, access.event, message_id)
+    build = _message_context if wants_fragment() else _message_page  # htmx: the batches table
+    context = build(access, message, page_args(BATCHES_PER_PAGE)[0])
     return render_page_or_fragment(
         "dispatch/message_detail.html", "dispatch/_batches_table.html", **context
     )
@@ -181,7 +172,7 @@ def _message_progress_context(event: Event, message: Message) -> dict[str, Any]:
 @login_required
 def message_progress(event_id: int, message_id: int) -> Response:
     """Fragment: the running batch of a message, or its final figures (polls itself until done)."""
-    event = _event(event_id)
+    event = event_for(event_id).event
     message = q.message_of_event(db.session, event, message_id)
     context = _message_progress_context(event, message)
     finished = context["poll"] is None and wants_fragment()
@@ -194,31 +185,26 @@ def message_progress(event_id: int, message_id: int) -> Response:
 @login_required
 def retry_failed(event_id: int, message_id: int) -> Response:
     """Queue a retry batch of the failed deliveries, wake the dispatcher, show the new batch."""
-    event = _event(event_id, Role.EDITOR)
-    message = q.message_of_event(db.session, event, message_id)
+    access = event_for(event_id, Role.EDITOR)
+    message = q.message_of_event(db.session, access.event, message_id)
     actor = current_user._get_current_object()  # type: ignore[attr-defined]
     try:
         batch = services.retry_failed(db.session, message, actor, utcnow())
     except Conflict as error:
         db.session.rollback()
-        return _retry_refused(event, message, str(error))
+        return _retry_refused(access, message, str(error))
     db.session.commit()
     scheduler.wake(current_app._get_current_object())  # type: ignore[attr-defined]
     flash(f"Retrying the failed recipients of “{message.subject}” in batch {batch.id}.", "success")
-    target = url_for(".batch_detail", event_id=event.id, batch_id=batch.id)
-    if wants_fragment():
-        response = make_response("", 200)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, 303)
+    return hx_redirect(url_for(".batch_detail", event_id=access.event.id, batch_id=batch.id))
 
 
-def _retry_refused(event: Event, message: Message, text: str) -> Response:
+def _retry_refused(access: EventAccess, message: Message, text: str) -> Response:
     alert = {"kind": "error", "text": text}
     if wants_fragment():
         return _fragment_response("dispatch/_alert.html", 409, alert=alert)
     db.session.refresh(message)
-    context = _message_page(event, message)
+    context = _message_page(access, message)
     return _fragment_response("dispatch/message_detail.html", 409, alert=alert, **context)
 
 
@@ -251,7 +237,7 @@ def _entries_context(event: Event, batch: Batch) -> dict[str, Any]:
     }
 
 
-def _batch_page_context(event: Event, batch: Batch) -> dict[str, Any]:
+def _batch_page_context(access: EventAccess, batch: Batch) -> dict[str, Any]:
     """What the full page adds around the entries fragment."""
     counts = q.message_counts(db.session, [batch.message_id])[batch.message_id]
     running = q.running_batch_of(db.session, batch.message_id)
@@ -261,7 +247,7 @@ def _batch_page_context(event: Event, batch: Batch) -> dict[str, Any]:
         "started_by": p.started_by(batch),
         "counts": counts,
         "filter_counts": q.entry_outcome_counts(db.session, batch.id),
-        "can_edit": _can_edit(event),
+        "can_edit": access.can_edit,
         "can_retry": counts.failed > 0 and running is None,
         "active": "communications",
     }
@@ -271,11 +257,12 @@ def _batch_page_context(event: Event, batch: Batch) -> dict[str, Any]:
 @login_required
 def batch_detail(event_id: int, batch_id: int) -> Response:
     """Every entry of one batch: filter by outcome, search by guest, page through."""
-    event = _event(event_id)
+    access = event_for(event_id)
+    event = access.event
     batch = q.batch_of_event(db.session, event, batch_id)
     context = {"event": event, "batch": batch, **_entries_context(event, batch)}
     if not wants_fragment():
-        context.update(_batch_page_context(event, batch))
+        context.update(_batch_page_context(access, batch))
     return render_page_or_fragment(
         "dispatch/batch_detail.html", "dispatch/_entries_table.html", **context
     )
@@ -285,7 +272,7 @@ def batch_detail(event_id: int, batch_id: int) -> Response:
 @login_required
 def batch_progress(event_id: int, batch_id: int) -> Response:
     """Fragment: the live progress of one batch; it stops polling once the batch has finished."""
-    event = _event(event_id)
+    event = event_for(event_id).event
     batch = q.batch_of_event(db.session, event, batch_id)
     progress = p.batch_progress(batch, utcnow())
     finished = not progress.running and wants_fragment()
@@ -306,7 +293,7 @@ def batch_progress(event_id: int, batch_id: int) -> Response:
 @login_required
 def delivery_detail(event_id: int, delivery_id: int) -> Response:
     """One recipient of one message: its status and every attempt, across batches."""
-    event = _event(event_id)
+    event = event_for(event_id).event
     delivery = q.delivery_of_event(db.session, event, delivery_id)
     return render_page_or_fragment(
         "dispatch/delivery_detail.html",

@@ -18,6 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from dashboard.admin.retention import add_retention_job
 from dashboard.extensions import db
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,7 @@ class DispatchScheduler:
             coalesce=True,
             misfire_grace_time=None,
         )
-        for job in self.app.extensions.get("dispatch_extra_jobs", []):
-            job(self.scheduler, self.app)
+        add_retention_job(self.scheduler, self.app)
         self.scheduler.start()
         atexit.register(self.shutdown)
         log.info("dispatch scheduler %s polling every %.1f s", self.worker, self.interval)

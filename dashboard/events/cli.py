@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import click
 import sqlalchemy as sa
-from flask import Flask
+from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
 from dashboard.auth.models import User
@@ -71,46 +71,48 @@ def seed_demo(session: Session, now: datetime) -> tuple[User, str | None, Event]
     return admin, password, event
 
 
-def register(app: Flask) -> None:
-    @app.cli.command("seed-demo")
-    @click.option("--if-empty", is_flag=True, help="Do nothing when any user exists already.")
-    def seed_demo_command(if_empty: bool) -> None:
-        """Create a demo admin and a demo event with 50 guests."""
-        if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(User)):
-            click.echo("Users exist already; no demo data created.")
-            return
-        admin, password, event = seed_demo(db.session, utcnow())
-        db.session.commit()
-        if password is None:
-            click.echo(f"Demo admin {admin.email} exists already (password unchanged).")
-        else:
-            click.echo(f"Demo admin: {admin.email}  password: {password}  (shown once)")
-        click.echo(
-            f"Demo event #{event.id}: {event.name}, {event.starts_local:%Y-%m-%d %H:%M} {event.timezone}, 50 guests"
-        )
+@click.command("seed-demo")
+@with_appcontext
+@click.option("--if-empty", is_flag=True, help="Do nothing when any user exists already.")
+def seed_demo_command(if_empty: bool) -> None:
+    """Create a demo admin and a demo event with 50 guests."""
+    if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(User)):
+        click.echo("Users exist already; no demo data created.")
+        return
+    admin, password, event = seed_demo(db.session, utcnow())
+    db.session.commit()
+    if password is None:
+        click.echo(f"Demo admin {admin.email} exists already (password unchanged).")
+    else:
+        click.echo(f"Demo admin: {admin.email}  password: {password}  (shown once)")
+    click.echo(
+        f"Demo event #{event.id}: {event.name}, {event.starts_local:%Y-%m-%d %H:%M} {event.timezone}, 50 guests"
+    )
 
-    @app.cli.command("import-guests")
-    @click.argument("event_id", type=int)
-    @click.argument("path", metavar="FILE.csv")
-    def import_guests_command(event_id: int, path: str) -> None:
-        """Import guests from a CSV (name, email, rsvp_status) into an event."""
-        event = db.session.get(Event, event_id)
-        if event is None:
-            raise click.ClickException(f"no event with id {event_id}")
-        try:
-            data = Path(path).read_bytes()
-        except OSError as error:
-            raise click.ClickException(f"cannot read {path}: {error.strerror or error}") from None
-        try:
-            text = csv_import.decode_upload(data)
-            plan, counts = csv_import.import_csv(db.session, event, text, utcnow())
-        except ValidationError as error:
-            db.session.rollback()
-            raise click.ClickException(f"{path}: {' '.join(error.errors.values())}") from None
-        db.session.commit()
-        click.echo(
-            f"Imported into #{event.id} {event.name}: {counts['created']} created, "
-            f"{counts['updated']} updated, {counts['unchanged']} unchanged, {counts['rejected']} rejected"
-        )
-        for rejection in plan.rejected:
-            click.echo(f"  line {rejection.line}: {rejection.reason}")
+
+@click.command("import-guests")
+@with_appcontext
+@click.argument("event_id", type=int)
+@click.argument("path", metavar="FILE.csv")
+def import_guests_command(event_id: int, path: str) -> None:
+    """Import guests from a CSV (name, email, rsvp_status) into an event."""
+    event = db.session.get(Event, event_id)
+    if event is None:
+        raise click.ClickException(f"no event with id {event_id}")
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise click.ClickException(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        text = csv_import.decode_upload(data)
+        plan, counts = csv_import.import_csv(db.session, event, text, utcnow())
+    except ValidationError as error:
+        db.session.rollback()
+        raise click.ClickException(f"{path}: {' '.join(error.errors.values())}") from None
+    db.session.commit()
+    click.echo(
+        f"Imported into #{event.id} {event.name}: {counts['created']} created, "
+        f"{counts['updated']} updated, {counts['unchanged']} unchanged, {counts['rejected']} rejected"
+    )
+    for rejection in plan.rejected:
+        click.echo(f"  line {rejection.line}: {rejection.reason}")

@@ -15,7 +15,6 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length
 
-from dashboard.errors import ValidationError
 from dashboard.events.models import Role, RsvpStatus
 
 DATETIME_LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
@@ -53,10 +52,6 @@ class CollaboratorForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES, default=Role.EDITOR.value)
 
 
-class RoleForm(FlaskForm):
-    role = SelectField("Role", choices=ROLE_CHOICES)
-
-
 class GuestForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired("Name is required."), Length(max=200)])
     email = EmailField("E-mail", validators=[DataRequired("E-mail is required."), Length(max=254)])
@@ -78,16 +73,5 @@ class RsvpForm(FlaskForm):
 
 
 class ConfirmForm(FlaskForm):
-    """A form with only its CSRF token: remove buttons, unsubscribe confirmation."""
-
-
-def apply_errors(form: FlaskForm, error: ValidationError) -> None:
-    """Put a service's field errors on the form's fields; the rest on ``form.form_errors``."""
-    for name, message in error.errors.items():
-        target = getattr(form, name, None) if name != "__all__" else None
-        if target is not None and hasattr(target, "errors"):
-            if isinstance(target.errors, tuple):
-                target.errors = list(target.errors)
-            target.errors.append(message)
-        else:
-            form.form_errors.append(message)
+    """A form with only its CSRF token: remove buttons, unsubscribe confirmation; a
+    button's refused action collects its reason in ``form_errors``."""

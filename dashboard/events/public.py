@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template
 
-from dashboard.db_types import utcnow
-from dashboard.errors import ValidationError
-from dashboard.events.forms import ConfirmForm, RsvpForm, apply_errors
+from dashboard.events.forms import ConfirmForm, RsvpForm
 from dashboard.events.models import Guest
 from dashboard.events.services import guest_by_token, set_rsvp, unsubscribe
 from dashboard.extensions import csrf, db
+from dashboard.web import now, save
 
 bp = Blueprint("public", __name__)
 
@@ -52,15 +51,10 @@ def _private(response: Response) -> Response:
 def rsvp(token: str):
     guest = _guest_or_404(token)
     form = RsvpForm(data={"rsvp_status": guest.rsvp_status.value})
-    if form.validate_on_submit():
-        try:
-            set_rsvp(db.session, guest, form.rsvp_status.data or "")
-        except ValidationError as error:  # pragma: no cover - the radio choices are the statuses
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            return render_template("public/rsvp_thanks.html", guest=guest, event=guest.event)
+    if form.validate_on_submit() and save(
+        form, lambda: set_rsvp(db.session, guest, form.rsvp_status.data or "")
+    ):
+        return render_template("public/rsvp_thanks.html", guest=guest, event=guest.event)
     status = 400 if form.errors else 200
     return render_template("public/rsvp.html", guest=guest, event=guest.event, form=form), status
 
@@ -74,7 +68,7 @@ def unsubscribe_page(token: str):
     guest = _guest_or_404(token)
     form = ConfirmForm(meta={"csrf": False})
     if form.is_submitted():
-        unsubscribe(db.session, guest, utcnow())
+        unsubscribe(db.session, guest, now())
         db.session.commit()
         return render_template("public/unsubscribed.html", guest=guest, event=guest.event)
     return render_template("public/unsubscribe.html", guest=guest, event=guest.event, form=form)

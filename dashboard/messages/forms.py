@@ -21,7 +21,6 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 
 from dashboard.dispatch import channels
-from dashboard.errors import ValidationError
 from dashboard.events.models import Event
 from dashboard.messages.models import Audience, Message, MessageStatus
 from dashboard.messages.services import Mode
@@ -68,12 +67,3 @@ class ComposeForm(FlaskForm):
             if message.send_at
             else None
         )
-
-    def add_errors(self, error: ValidationError) -> None:
-        """Put a service's field errors on the matching fields (others go on the form)."""
-        for name, text in error.errors.items():
-            field = self._fields.get(name)
-            if field is not None:
-                field.errors = [*field.errors, text]
-            else:
-                self.form_errors.append(text)

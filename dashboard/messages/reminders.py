@@ -83,24 +83,26 @@ def seed_reminders(
     session: Session, event: Event, now: datetime, created_by: User | None = None
 ) -> list[Message]:
     """Create the reminders whose time is still ahead, in the caller's transaction."""
-    created = []
-    for spec in REMINDERS:
-        send_at = reminder_time(event, spec)
-        if send_at <= now:
-            continue
-        message = Message(
-            event=event,
-            kind=spec.kind,
-            audience=spec.audience,
-            subject=spec.subject,
-            body=spec.body,
-            status=MessageStatus.SCHEDULED,
-            send_at=send_at,
-            created_by=created_by,
-        )
-        session.add(message)
-        created.append(message)
+    created = [
+        _scheduled_reminder(event, spec, created_by)
+        for spec in REMINDERS
+        if reminder_time(event, spec) > now
+    ]
+    session.add_all(created)
     return created
+
+
+def _scheduled_reminder(event: Event, spec: ReminderSpec, created_by: User | None) -> Message:
+    return Message(
+        event=event,
+        kind=spec.kind,
+        audience=spec.audience,
+        subject=spec.subject,
+        body=spec.body,
+        status=MessageStatus.SCHEDULED,
+        send_at=reminder_time(event, spec),
+        created_by=created_by,
+    )
 
 
 def reschedule_reminders(
@@ -128,17 +130,5 @@ def reschedule_reminders(
         else:
             message.send_at = send_at
     for spec in REMINDERS:
-        send_at = reminder_time(event, spec)
-        if spec.kind not in kinds and send_at > now:
-            session.add(
-                Message(
-                    event=event,
-                    kind=spec.kind,
-                    audience=spec.audience,
-                    subject=spec.subject,
-                    body=spec.body,
-                    status=MessageStatus.SCHEDULED,
-                    send_at=send_at,
-                    created_by=created_by,
-                )
-            )
+        if spec.kind not in kinds and reminder_time(event, spec) > now:
+            session.add(_scheduled_reminder(event, spec, created_by))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -21,8 +21,7 @@ from flask_login import current_user, login_required
 
 from dashboard.dispatch import scheduler, states
 from dashboard.dispatch.queries import Counts, message_counts
-from dashboard.errors import ValidationError
-from dashboard.events.access import get_event_for, role_for
+from dashboard.events.access import EventAccess
 from dashboard.events.models import Event, Role
 from dashboard.extensions import db
 from dashboard.messages import audience as audiences
@@ -31,7 +30,16 @@ from dashboard.messages import services as svc
 from dashboard.messages.forms import ComposeForm
 from dashboard.messages.models import Audience, IllegalTransition, Message, MessageStatus
 from dashboard.messages.rendering import MessageRenderer
-from dashboard.web import Page, page_args, paginate, render_page_or_fragment, wants_fragment
+from dashboard.web import (
+    Page,
+    event_for,
+    now,
+    page_args,
+    paginate,
+    render_page_or_fragment,
+    save,
+    wants_fragment,
+)
 
 bp = Blueprint("messages", __name__)
 
@@ -47,24 +55,11 @@ def _placeholder_names() -> dict[str, Any]:
     return {"placeholder_names": placeholders.PLACEHOLDERS}
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _event(event_id: int, minimum: Role = Role.VIEWER) -> Event:
-    return get_event_for(db.session, current_user, event_id, minimum)
-
-
 def _message(event: Event, message_id: int) -> Message:
     message = svc.get_message_of(db.session, event, message_id)
     if message is None:
         abort(404, "No such message on this event.")
     return message
-
-
-def _can_edit(event: Event) -> bool:
-    role = role_for(db.session, current_user, event.id)
-    return role is not None and role.at_least(Role.EDITOR)
 
 
 def _tab(value: str | None) -> svc.Tab:
@@ -81,7 +76,8 @@ def _wake() -> None:
 # --- context builders ----------------------------------------------------------------
 
 
-def _list_context(event: Event, tab: svc.Tab, page_no: int, per_page: int) -> dict[str, Any]:
+def _list_context(access: EventAccess, tab: svc.Tab, page_no: int, per_page: int) -> dict[str, Any]:
+    event = access.event
     listing: Page = paginate(svc.messages_query(event.id, tab.statuses, tab), page_no, per_page)
     counts: dict[int, Counts] = (
         message_counts(db.session, [m.id for m in listing.items]) if tab is svc.Tab.SENT else {}
@@ -93,7 +89,7 @@ def _list_context(event: Event, tab: svc.Tab, page_no: int, per_page: int) -> di
         "tab_counts": svc.tab_counts(db.session, event.id),
         "listing": listing,
         "counts": counts,
-        "can_edit": _can_edit(event),
+        "can_edit": access.can_edit,
     }
 
 
@@ -136,14 +132,16 @@ def _preview_context(event: Event, audience: str | None, subject: str, body: str
 
 
 def _page_context(
-    event: Event, tab: svc.Tab, form: ComposeForm, *, page_no: int = 1, alert: dict | None = None
+    access: EventAccess,
+    tab: svc.Tab,
+    form: ComposeForm,
+    *,
+    page_no: int = 1,
+    alert: dict | None = None,
 ) -> dict[str, Any]:
     return {
-        **_list_context(event, tab, page_no, PER_PAGE),
-        **_count_context(event, form.audience.data),
-        **_preview_context(
-            event, form.audience.data, form.subject.data or "", form.body.data or ""
-        ),
+        **_list_context(access, tab, page_no, PER_PAGE),
+        **_form_context(access.event, form),
         "form": form,
         "alert": alert,
         "active": "communications",
@@ -158,20 +156,18 @@ def _page_context(
 @login_required
 def communications(event_id: int, tab: str) -> Response:
     """The page, or (for htmx) only the list of one tab."""
-    event = _event(event_id)
     page_no, _ = page_args(PER_PAGE)
-    context = _page_context(event, svc.Tab(tab), ComposeForm(formdata=None), page_no=page_no)
-    page = "messages/communications.html"
-    # htmx restoring history after a cache miss wants the whole page, not the fragment.
-    restoring = request.headers.get("HX-History-Restore-Request") == "true"
-    fragment = page if restoring else "messages/_message_list.html"
-    return render_page_or_fragment(page, fragment, oob_tabs=True, **context)
+    form = ComposeForm(formdata=None)
+    context = _page_context(event_for(event_id), svc.Tab(tab), form, page_no=page_no)
+    return render_page_or_fragment(
+        "messages/communications.html", "messages/_message_list.html", oob_tabs=True, **context
+    )
 
 
 @bp.get(f"{BASE}/tab-counts")
 @login_required
 def tab_counts(event_id: int) -> str:
-    event = _event(event_id)
+    event = event_for(event_id).event
     return render_template(
         "messages/_tab_counts.html",
         event=event,
@@ -184,8 +180,7 @@ def tab_counts(event_id: int) -> str:
 @bp.get(f"{BASE}/recipient-count")
 @login_required
 def recipient_count(event_id: int) -> tuple[str, int]:
-    event = _event(event_id)
-    context = _count_context(event, request.args.get("audience"))
+    context = _count_context(event_for(event_id).event, request.args.get("audience"))
     return render_template("messages/_recipient_count.html", **context), (
         400 if context["count_error"] else 200
     )
@@ -195,7 +190,7 @@ def recipient_count(event_id: int) -> tuple[str, int]:
 @login_required
 def preview(event_id: int) -> str:
     """Read-only, so viewers may use it too; POST because bodies can be 100 KB."""
-    event = _event(event_id)
+    event = event_for(event_id).event
     values = request.values
     return render_template(
         "messages/_preview.html",
@@ -211,37 +206,26 @@ def preview(event_id: int) -> str:
 @bp.post(BASE)
 @login_required
 def create(event_id: int) -> Response | tuple[str, int]:
-    event = _event(event_id, Role.EDITOR)
+    access = event_for(event_id, Role.EDITOR)
     form = ComposeForm()
     if form.validate_on_submit():
-        try:
-            message = svc.create_message(
-                db.session,
-                event,
-                current_user,
-                audience=form.audience.data or "",
-                channel=form.channel.data or "",
-                subject=form.subject.data or "",
-                body=form.body.data or "",
-                mode=form.mode.data or "",
-                send_at=form.send_at_local(),
-                now=_now(),
-            )
-        except ValidationError as error:
-            db.session.rollback()
-            form.add_errors(error)
-        else:
-            db.session.commit()
-            return _after_change(event, message, _done_text(message, "saved"))
+        saved = save(
+            form,
+            lambda: svc.create_message(
+                db.session, access.event, current_user, now=now(), **_compose_fields(form)
+            ),
+        )
+        if saved:
+            return _after_change(access.event, saved.value, "saved")
     return render_template(
-        "messages/communications.html", **_page_context(event, svc.Tab.SCHEDULED, form)
+        "messages/communications.html", **_page_context(access, svc.Tab.SCHEDULED, form)
     ), 400
 
 
 @bp.route(f"{BASE}/<int:message_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(event_id: int, message_id: int) -> Response | tuple[str, int]:
-    event = _event(event_id, Role.EDITOR)
+    event = event_for(event_id, Role.EDITOR).event
     message = _message(event, message_id)
     form = ComposeForm()
     status, alert = 200, None
@@ -254,34 +238,18 @@ def edit(event_id: int, message_id: int) -> Response | tuple[str, int]:
         status = 400
     else:
         try:
-            svc.update_message(
-                db.session,
-                message,
-                now=_now(),
-                actor=current_user,
-                audience=form.audience.data or "",
-                channel=form.channel.data or "",
-                subject=form.subject.data or "",
-                body=form.body.data or "",
-                mode=form.mode.data or "",
-                send_at=form.send_at_local(),
+            saved = save(
+                form,
+                lambda: svc.update_message(
+                    db.session, message, now=now(), actor=current_user, **_compose_fields(form)
+                ),
             )
-        except ValidationError as error:
-            db.session.rollback()
-            form.add_errors(error)
-            status = 400
         except IllegalTransition as error:
-            db.session.rollback()
             status, alert = 409, {"kind": "error", "text": str(error)}
         else:
-            db.session.commit()
-            return _after_change(event, message, _done_text(message, "updated"))
-    context = {
-        **_count_context(event, form.audience.data),
-        **_preview_context(
-            event, form.audience.data, form.subject.data or "", form.body.data or ""
-        ),
-    }
+            if saved:
+                return _after_change(event, message, "updated")
+            status = 400
     return render_template(
         "messages/edit.html",
         message=message,
@@ -289,37 +257,69 @@ def edit(event_id: int, message_id: int) -> Response | tuple[str, int]:
         alert=alert,
         can_edit=True,
         active="communications",
-        **context,
+        **_form_context(event, form),
     ), status
 
 
 @bp.post(f"{BASE}/<int:message_id>/send-now")
 @login_required
 def send_now(event_id: int, message_id: int) -> Response:
-    event = _event(event_id, Role.EDITOR)
-    message = _message(event, message_id)
-    try:
-        svc.send_now(db.session, message, current_user, now=_now())
-    except IllegalTransition as error:
-        db.session.rollback()
-        return _action_answer(event, {"kind": "error", "text": str(error)}, 409)
-    db.session.commit()
-    _wake()
-    return _action_answer(event, {"kind": "success", "text": f"“{message.subject}” is being sent."})
+    def send(message: Message) -> str:
+        svc.send_now(db.session, message, current_user, now=now())
+        return f"“{message.subject}” is being sent."
+
+    return _row_action(event_id, message_id, send, wake=True)
 
 
 @bp.post(f"{BASE}/<int:message_id>/cancel")
 @login_required
 def cancel(event_id: int, message_id: int) -> Response:
-    event = _event(event_id, Role.EDITOR)
-    message = _message(event, message_id)
+    def cancel_it(message: Message) -> str:
+        svc.cancel_message(db.session, message, now=now(), actor=current_user)
+        return f"“{message.subject}” was cancelled."
+
+    return _row_action(event_id, message_id, cancel_it)
+
+
+def _compose_fields(form: ComposeForm) -> dict[str, Any]:
+    """What the compose form hands to create_message and update_message."""
+    return {
+        "audience": form.audience.data or "",
+        "channel": form.channel.data or "",
+        "subject": form.subject.data or "",
+        "body": form.body.data or "",
+        "mode": form.mode.data or "",
+        "send_at": form.send_at_local(),
+    }
+
+
+def _form_context(event: Event, form: ComposeForm) -> dict[str, Any]:
+    """The live recipient count and preview beside the compose form."""
+    return {
+        **_count_context(event, form.audience.data),
+        **_preview_context(
+            event, form.audience.data, form.subject.data or "", form.body.data or ""
+        ),
+    }
+
+
+def _row_action(
+    event_id: int, message_id: int, action: Callable[[Message], str], wake: bool = False
+) -> Response:
+    """A button of a message row: run ``action`` (it answers the success text), commit and
+    ``wake`` dispatch if asked, or answer 409 with the reason when the message's state
+    refuses it."""
+    access = event_for(event_id, Role.EDITOR)
+    message = _message(access.event, message_id)
     try:
-        svc.cancel_message(db.session, message, now=_now(), actor=current_user)
+        text = action(message)
     except IllegalTransition as error:
         db.session.rollback()
-        return _action_answer(event, {"kind": "error", "text": str(error)}, 409)
+        return _action_answer(access, {"kind": "error", "text": str(error)}, 409)
     db.session.commit()
-    return _action_answer(event, {"kind": "success", "text": f"“{message.subject}” was cancelled."})
+    if wake:
+        _wake()
+    return _action_answer(access, {"kind": "success", "text": text})
 
 
 # --- answers ---------------------------------------------------------------------
@@ -339,22 +339,22 @@ def _done_text(message: Message, verb: str) -> str:
     return f"Draft “{message.subject}” {verb}."
 
 
-def _after_change(event: Event, message: Message, text: str) -> Response:
+def _after_change(event: Event, message: Message, verb: str) -> Response:
     """Commit done: wake dispatch for a send-now, then back to the tab the message is on."""
     if message.status is MessageStatus.SENDING:
         _wake()
-    flash(text, "success")
+    flash(_done_text(message, verb), "success")
     return redirect(_tab_url(event, svc.tab_for(message.status)), 303)
 
 
-def _action_answer(event: Event, alert: dict[str, str], status: int = 200) -> Response:
+def _action_answer(access: EventAccess, alert: dict[str, str], status: int = 200) -> Response:
     """htmx: the current tab's list with an inline alert; otherwise a redirect or the page."""
     tab = _tab(request.form.get("tab"))
     page_no = request.form.get("page", 1, type=int) or 1
     if wants_fragment():
-        context = _list_context(event, tab, max(1, page_no), PER_PAGE)
+        context = _list_context(access, tab, max(1, page_no), PER_PAGE)
         if context["listing"].has_prev and not context["listing"].items:
-            context = _list_context(event, tab, context["listing"].pages, PER_PAGE)
+            context = _list_context(access, tab, context["listing"].pages, PER_PAGE)
         response = make_response(
             render_template("messages/_message_list.html", alert=alert, **context), status
         )
@@ -363,11 +363,11 @@ def _action_answer(event: Event, alert: dict[str, str], status: int = 200) -> Re
         return response
     if status < 400:
         flash(alert["text"], alert["kind"])
-        return redirect(_tab_url(event, tab), 303)
+        return redirect(_tab_url(access.event, tab), 303)
     form = ComposeForm(formdata=None)
     response = make_response(
         render_template(
-            "messages/communications.html", **_page_context(event, tab, form, alert=alert)
+            "messages/communications.html", **_page_context(access, tab, form, alert=alert)
         ),
         status,
     )

@@ -92,6 +92,44 @@ def test_add_guests_through_the_form(page, live_app, live_user):
     expect(recipient_count(page)).to_contain_text("1 guest will receive this.")
 
 
+def test_removing_a_guest_asks_first(page, live_app, live_user):
+    event_id = seed_event(
+        live_app,
+        live_user["id"],
+        [
+            ("Ada Lovelace", "ada@example.org", "attending"),
+            ("Ben Okafor", "ben@example.org", "maybe"),
+        ],
+    )
+    login(page, live_user)
+    page.goto(f"/events/{event_id}/guests")
+    table = page.locator("#guest-table")
+    dialogs: list[str] = []
+
+    def answer(accept: bool):
+        def handle(dialog):
+            dialogs.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handle
+
+    # Dismissed: nothing is sent, Ada stays.
+    page.once("dialog", answer(accept=False))
+    page.get_by_role("button", name="Remove Ada Lovelace").click()
+    assert dialogs == ["Remove Ada Lovelace <ada@example.org> from the guest list?"]
+    expect(table.get_by_role("row").filter(has_text="ada@example.org")).to_have_count(1)
+
+    # Accepted: the whole guests page comes back (boosted), with the flash and without Ada.
+    page.once("dialog", answer(accept=True))
+    page.get_by_role("button", name="Remove Ada Lovelace").click()
+    expect(flash(page)).to_have_text("Removed Ada Lovelace from the guest list.")
+    expect(table.get_by_role("row").filter(has_text="ada@example.org")).to_have_count(0)
+    expect(table.get_by_role("row").filter(has_text="ben@example.org")).to_have_count(1)
+    expect(page.get_by_role("region", name="Add a guest")).to_be_visible()
+    assert page.url.endswith(f"/events/{event_id}/guests")
+    assert len(dialogs) == 2
+
+
 def test_rsvp_link_changes_the_attending_count(page, open_page, live_app, live_user):
     event_id = seed_event(
         live_app,

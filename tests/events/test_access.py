@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import pytest
+import sqlalchemy as sa
+from werkzeug.exceptions import Forbidden, NotFound
+
+from dashboard.auth.models import User
+from dashboard.events.access import event_access
 from dashboard.events.models import Collaborator, Guest, Role
 from dashboard.extensions import db
 
@@ -124,3 +131,45 @@ def test_events_list_shows_only_my_events(client, auth, make_event, stranger):
     auth.login()
     page = client.get("/").get_data(as_text=True)
     assert "Mine" in page and "Theirs" not in page
+
+
+@contextmanager
+def counted_statements() -> Iterator[list[str]]:
+    """Every SQL statement the session's engine runs inside the block."""
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, _params, _context, _executemany) -> None:
+        statements.append(statement)
+
+    engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize(
+    ("who", "can_edit", "can_manage"),
+    [("viewer", False, False), ("editor", True, False), ("owner", True, True)],
+)
+def test_the_event_and_the_role_come_in_one_query(request, event, who, can_edit, can_manage):
+    user_id, event_id = request.getfixturevalue(who).id, event.id
+    db.session.expunge_all()  # nothing cached: the lookup has to ask the database
+    user = db.session.get(User, user_id)
+    with counted_statements() as statements:
+        access = event_access(db.session, user, event_id)
+    assert len(statements) == 1, statements
+    assert access.event.id == event_id and access.role is Role(who)
+    assert (access.can_edit, access.can_manage) == (can_edit, can_manage)
+    event_of, role = access  # also a plain (event, role) pair
+    assert (event_of, role) == (access.event, access.role)
+
+
+def test_event_access_refuses_like_the_pages(event, viewer, stranger):
+    with pytest.raises(NotFound):
+        event_access(db.session, stranger, event.id)
+    with pytest.raises(NotFound):
+        event_access(db.session, viewer, event.id + 1000)
+    with pytest.raises(Forbidden):
+        event_access(db.session, viewer, event.id, Role.EDITOR)

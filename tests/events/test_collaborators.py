@@ -29,7 +29,7 @@ def test_owner_sees_the_list_and_the_add_form(client, auth, event, viewer):
     page = client.get(f"/events/{event.id}/collaborators").get_data(as_text=True)
     assert "owner@example.com" in page and "viewer@example.com" in page
     assert "Add a collaborator" in page
-    assert "return confirm(" in page
+    assert 'hx-boost="true" hx-confirm="Remove viewer@example.com from this event?"' in page
 
 
 def test_owner_adds_a_user_by_email_with_a_role(client, auth, event, make_user):

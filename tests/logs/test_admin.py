@@ -143,10 +143,15 @@ def test_bulk_retry_per_group(client, admin, two_failing_events, dispatcher, smt
     assert "no failed deliveries to retry" in client.get("/admin/failures").get_data(as_text=True)
 
 
-def test_bulk_retry_rejects_foreign_back_urls_and_empty_choices(client, admin):
-    response = client.post("/admin/failures/retry", data={"back": "https://evil.example/"})
+@pytest.mark.parametrize(
+    "back", ["https://evil.example/", "//evil.example/", "/\\evil.example", "/\r\n/evil.example"]
+)
+def test_bulk_retry_rejects_foreign_back_urls_and_empty_choices(client, admin, back):
+    response = client.post("/admin/failures/retry", data={"back": back})
     assert response.status_code == 303 and response.headers["Location"] == "/admin/failures"
     assert "Choose at least one message" in client.get("/admin/failures").get_data(as_text=True)
+    told = client.post("/admin/failures/retry", data={"back": back}, headers=HX)
+    assert told.status_code == 200 and told.headers["HX-Redirect"] == "/admin/failures"
 
 
 def test_outbox_when_the_log_transport_is_on(

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from apscheduler.schedulers.background import BackgroundScheduler
 
-from dashboard.admin.cli import RETENTION_JOB, add_retention_job
-from dashboard.admin.retention import cleanup_logs
+from dashboard.admin.retention import RETENTION_JOB, cleanup_logs
 from dashboard.db_types import UTCDateTime
 from dashboard.dispatch.models import (
     Batch,
@@ -20,6 +18,7 @@ from dashboard.dispatch.models import (
     DeliveryStatus,
     Outcome,
 )
+from dashboard.dispatch.scheduler import POLL_JOB, DispatchScheduler
 from dashboard.events.models import Guest
 from dashboard.extensions import db
 from dashboard.messages.models import MessageStatus
@@ -144,14 +143,14 @@ def test_cli_refuses_bad_days(runner, days):
     assert "--days" in result.output
 
 
-def test_daily_job_is_registered_through_the_dispatch_hook(app, aged, now):
-    assert add_retention_job in app.extensions["dispatch_extra_jobs"]
-    scheduler = BackgroundScheduler(timezone=UTC)  # not started: only the job definition
-    for hook in app.extensions["dispatch_extra_jobs"]:
-        hook(scheduler, app)
-    job = scheduler.get_job(RETENTION_JOB)
+def test_the_dispatch_scheduler_runs_the_daily_retention_job(app, aged, now, monkeypatch):
+    runner = DispatchScheduler(app)
+    monkeypatch.setattr(runner.scheduler, "start", lambda: None)  # only the job definitions
+    runner.start()
+    job = runner.scheduler.get_job(RETENTION_JOB)
     assert job is not None and str(job.trigger) == "cron[hour='3', minute='17']"
     assert (job.max_instances, job.coalesce) == (1, True)
+    assert {j.id for j in runner.scheduler.get_jobs()} == {POLL_JOB, RETENTION_JOB}
 
     _, ids = aged
     job.func(*job.args)  # what the scheduler runs daily
