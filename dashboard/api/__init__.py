@@ -4,7 +4,9 @@ Every endpoint needs a signed-in user (401 otherwise) unless its view is marked
 with :func:`public`. Session-cookie calls that change something must carry the
 CSRF token (``X-CSRFToken``), so a cookie alone cannot be used cross-site; Bearer
 calls need none (a cross-site page cannot set that header). Modules add routes to
-``bp`` and document them with :func:`dashboard.api.openapi.document`.
+``bp``, describe them with :func:`dashboard.api.openapi.operation` and read their input
+with :func:`load_body` / :func:`load_query`, after the access checks (so a stranger
+gets 404 for another host's object, never a 400 about the body).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import pydantic
 from flask import Blueprint, Response, current_app, request
 from flask_login import current_user
 
@@ -24,6 +27,7 @@ bp = Blueprint("api", __name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 
 def public(view: F) -> F:
@@ -56,22 +60,51 @@ def _authenticate() -> Response | None:
     return None
 
 
-def json_body() -> dict[str, Any]:
-    """The request's JSON object; malformed or missing JSON is a 400, never a 500."""
+def load_body(model: type[M]) -> M:
+    """The request's JSON object read by ``model``; malformed or missing JSON is a 400."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ValidationError(
             {"__all__": "Send a JSON object as the body, with Content-Type: application/json."}
         )
-    return data
+    return validate(model, data)
 
 
-def reject_unknown(data: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ValidationError(
-            {name: f"Unknown field; allowed: {', '.join(sorted(allowed))}." for name in unknown}
-        )
+def load_query(model: type[M]) -> M:
+    """The query string read by ``model`` (the first value of a repeated parameter)."""
+    return validate(model, request.args.to_dict())
+
+
+def validate(model: type[M], data: Any) -> M:
+    """``model`` read from ``data``; what is wrong becomes a ValidationError per field."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as error:
+        raise ValidationError(field_errors(error, model)) from None
+
+
+def field_errors(error: pydantic.ValidationError, model: type[Any]) -> dict[str, str]:
+    """One message per field (dotted path, or ``__all__`` for the whole object)."""
+    found: dict[str, str] = {}
+    for item in error.errors(include_url=False):
+        name = ".".join(str(part) for part in item["loc"]) or "__all__"
+        found.setdefault(name, _describe(item, name, model))
+    return found
+
+
+def _describe(item: Any, name: str, model: type[Any]) -> str:
+    kind = item["type"]
+    if kind == "missing":
+        return "Required."
+    if kind == "extra_forbidden":
+        return f"Unknown field; allowed: {', '.join(sorted(model.model_fields))}."
+    if kind == "string_type":
+        return "Must be a string."
+    if kind == "enum":
+        given = repr(item["input"])
+        given = given if len(given) <= 42 else given[:40] + "..."
+        return f"Unknown {name} {given}; use one of: {item['ctx']['expected']}."
+    return str(item["msg"])
 
 
 @bp.errorhandler(ValidationError)
@@ -97,9 +130,8 @@ def _conflict(error: Conflict) -> Response:
 
 
 def _load_route_modules() -> None:
-    """Import every module of this package: each registers its routes on ``bp`` and its
-    operations in the OpenAPI registry on import (so a new ``api/<domain>.py`` needs no
-    edit here)."""
+    """Import every module of this package: each registers its routes on ``bp`` on import
+    (so a new ``api/<domain>.py`` needs no edit here)."""
     import importlib
     import pkgutil
 

@@ -10,6 +10,7 @@ from dashboard.dispatch.models import Batch, Delivery
 from dashboard.events.models import Role
 from dashboard.extensions import db
 from tests.logs.conftest import add_collaborator, bearer
+from tests.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
 
 PAGES = [
     "/events/{event}/messages/{message}",

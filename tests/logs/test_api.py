@@ -1,4 +1,5 @@
-"""The batch API: field names of DESIGN.md section 6, paging, filters, retry-failed."""
+"""The batch API: paging, filters, retry-failed. Every answer is checked against
+/api/openapi.json, whose schemas carry the field names of DESIGN.md section 6."""
 
 from __future__ import annotations
 
@@ -7,19 +8,7 @@ import sqlalchemy as sa
 from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger
 from dashboard.extensions import db
 from tests.logs.conftest import bearer
-
-BATCH_FIELDS = {
-    "id",
-    "message_id",
-    "trigger",
-    "initiated_by",
-    "status",
-    "counts",
-    "started_at",
-    "finished_at",
-    "error",
-}
-ENTRY_FIELDS = {"delivery_id", "guest_id", "email", "outcome", "reason", "processed_at"}
+from tests.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
 
 
 def test_batches_of_a_message(client, owner, sent_with_failures):
@@ -31,7 +20,6 @@ def test_batches_of_a_message(client, owner, sent_with_failures):
     body = response.json
     assert (body["page"], body["total"]) == (1, 1) and body["per_page"] > 0
     [item] = body["items"]
-    assert set(item) >= BATCH_FIELDS
     assert item["id"] == batch.id and item["message_id"] == message.id
     assert (item["trigger"], item["initiated_by"], item["status"]) == (
         "schedule",
@@ -49,11 +37,10 @@ def test_one_batch_and_its_entries(client, owner, sent_with_failures):
     event, message, batch = sent_with_failures
     headers = bearer(owner)
     one = client.get(f"/api/batches/{batch.id}", headers=headers).json
-    assert set(one) >= BATCH_FIELDS and one["event_id"] == event.id
+    assert one["event_id"] == event.id
 
     everything = client.get(f"/api/batches/{batch.id}/entries", headers=headers).json
     assert everything["total"] == 6 and len(everything["items"]) == 6
-    assert all(set(item) >= ENTRY_FIELDS for item in everything["items"])
 
     failed = client.get(
         f"/api/batches/{batch.id}/entries", query_string={"status": "failed"}, headers=headers
@@ -100,7 +87,6 @@ def test_retry_failed_queues_a_batch_then_409(client, owner, sent_with_failures,
     response = client.post(url, headers=headers)
     assert response.status_code == 202
     body = response.json
-    assert set(body) >= BATCH_FIELDS
     assert (body["trigger"], body["initiated_by"], body["status"]) == (
         "retry_failed",
         owner.email,
@@ -152,28 +138,3 @@ def test_session_retry_needs_the_csrf_header(app_env, sent_with_failures):
         assert client.post(url, json={}).status_code == 400
         assert db.session.scalar(sa.select(sa.func.count(Batch.id))) == 1
         assert client.post(url, headers={"X-CSRFToken": token}).status_code == 202
-
-
-def test_openapi_paths_are_well_formed():
-    import re
-
-    from dashboard.api.batches import OPENAPI_PATHS as batch_paths
-    from dashboard.api.stats import OPENAPI_PATHS as stats_paths
-
-    paths = {**batch_paths, **stats_paths}
-    assert set(paths) == {
-        "/api/events/{id}/messages/{mid}/batches",
-        "/api/batches/{bid}",
-        "/api/batches/{bid}/entries",
-        "/api/events/{id}/messages/{mid}/retry-failed",
-        "/api/stats",
-    }
-    for path, operations in paths.items():
-        placeholders = set(re.findall(r"{(\w+)}", path))
-        for method, operation in operations.items():
-            assert method in {"get", "post"}
-            assert operation["operationId"] and operation["responses"]
-            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
-            assert declared == placeholders, (path, method)
-            for status, response in operation["responses"].items():
-                assert status.isdigit() and response["description"]

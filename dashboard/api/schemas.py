@@ -1,0 +1,550 @@
+"""The JSON shapes of the API (DESIGN.md section 6): one pydantic model per shape.
+
+Output models read the rows they describe (``from_attributes``) and are what the views
+return; spectree serializes them and builds /api/openapi.json from the same classes.
+Input models validate request bodies and query strings (see ``dashboard.api.load_body``).
+Field names are a stable interface: add, never rename.
+
+Output schemas are exact: a field that can be null says so, one that is sometimes left
+out is optional and never null, and enums come from the domain's own enum classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+from typing import Annotated, Any, Generic, Literal, Self, TypedDict, TypeVar
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    RootModel,
+    SkipValidation,
+    ValidationInfo,
+    WithJsonSchema,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError, PydanticUseDefault
+
+from dashboard.dispatch.models import (
+    BatchStatus,
+    BatchTrigger,
+    DeliveryStatus,
+    ErrorKind,
+    Outcome,
+)
+from dashboard.dispatch.progress import batch_progress
+from dashboard.dispatch.queries import ENTRIES_PER_PAGE, Counts, EntryFilter
+from dashboard.events.models import RsvpStatus
+from dashboard.messages.models import (
+    FINISHED,
+    Audience,
+    MessageKind,
+    MessageStatus,
+)
+from dashboard.messages.services import MAX_BODY, MAX_SUBJECT, Mode
+from dashboard.web import DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_SEARCH
+
+MAX_BULK_GUESTS = 10_000
+
+#: Messages in these states carry delivery ``counts``.
+WITH_COUNTS = frozenset({MessageStatus.SENDING, *FINISHED})
+
+T = TypeVar("T")
+
+
+class Context(TypedDict, total=False):
+    """What an output model needs besides the row (``model_validate(row, context=...)``)."""
+
+    tz: tzinfo  # the event's zone, for a message's send_at
+    counts: Mapping[int, Counts]  # delivery figures by message id
+    now: datetime  # for a running batch's progress
+
+
+class Derived:
+    """A row seen with a few more attributes, for the fields that are not columns."""
+
+    __slots__ = ("_extra", "_row")
+
+    def __init__(self, row: Any, **extra: Any) -> None:
+        self._row = row
+        self._extra = extra
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._extra[name]
+        except KeyError:
+            return getattr(self._row, name)
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+def optional(**kwargs: Any) -> Any:
+    """A field that may be left out but is never null: absent from the JSON when unset
+    (output), or "keep the current value" (input)."""
+    return Field(default=None, exclude_if=_is_none, json_schema_extra=_drop_default, **kwargs)
+
+
+#: ISO 8601 with the offset of the value (``+00:00`` for UTC, never ``Z``).
+IsoDateTime = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+IsoText = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+Count = Annotated[int, Field(ge=0)]
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- events and guests -------------------------------------------------------------------
+
+
+class Event(Out):
+    id: int
+    name: str
+    starts_at: IsoDateTime = Field(description="With the event's UTC offset.")
+    timezone: str = Field(description="IANA time zone name.", examples=["Europe/Berlin"])
+    venue: str
+    created_at: IsoDateTime
+    updated_at: IsoDateTime
+
+    @model_validator(mode="after")
+    def _in_event_zone(self) -> Self:
+        self.starts_at = self.starts_at.astimezone(ZoneInfo(self.timezone))
+        return self
+
+
+class Guest(Out):
+    id: int
+    name: str
+    email: str
+    rsvp_status: RsvpStatus
+    unsubscribed: bool
+
+
+class RejectedRow(BaseModel):
+    index: int = Field(description="Position of the row in the request's `guests`.")
+    email: str | None
+    errors: dict[str, str] = Field(description="Field name (or `__all__`) -> message.")
+
+
+class GuestBulkResult(BaseModel):
+    created: Count
+    updated: Count
+    rejected: Count
+    rejected_rows: list[RejectedRow]
+    guests: list[Guest] = Field(description="The created guests, then the updated ones.")
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+class MessageCounts(Out):
+    total: Count
+    sent: Count
+    failed: Count
+    skipped: Count
+    pending: Count
+
+
+def _channel_name(value: Any) -> Any:
+    return getattr(value, "name", value)
+
+
+#: A channel by name; which ones exist is the installation's registry (``email`` always).
+ChannelName = Annotated[
+    str,
+    BeforeValidator(_channel_name),
+    Field(description="A channel this installation provides, e.g. email.", examples=["email"]),
+]
+
+
+class Message(Out):
+    id: int
+    event_id: int
+    kind: MessageKind
+    label: str = Field(description="Friendly name of the kind.", examples=["1-day reminder"])
+    audience: Audience
+    channel: ChannelName
+    subject: str
+    body: str
+    status: MessageStatus
+    send_at: IsoDateTime | None = Field(description="With the event's UTC offset.")
+    editable: bool = Field(description="Only drafts and scheduled messages can be changed.")
+    created_at: IsoDateTime
+    updated_at: IsoDateTime
+    counts: MessageCounts | SkipJsonSchema[None] = optional(
+        description="Only while sending and once finished."
+    )
+
+    @model_validator(mode="after")
+    def _from_context(self, info: ValidationInfo) -> Self:
+        context: Context = info.context or {}
+        zone = context.get("tz")
+        if self.send_at is not None and zone is not None:
+            self.send_at = self.send_at.astimezone(zone)
+        if self.status in WITH_COUNTS:
+            figures = context.get("counts", {}).get(self.id) or Counts()
+            self.counts = MessageCounts.model_validate(figures)
+        return self
+
+
+class MessageSent(Message):
+    """The answer of send-now: the message and the batch that sends it."""
+
+    batch_id: int
+
+
+class RecipientCount(Out):
+    audience: Audience
+    count: Count = Field(validation_alias="will_receive", description="Guests who will get it.")
+    in_audience: Count
+    left_out: Count = Field(description="In the audience but not receiving it.")
+    unsubscribed: Count
+    no_address: Count
+
+
+# --- batches ------------------------------------------------------------------------------
+
+
+class BatchCounts(Out):
+    """sent + failed + skipped = total once the batch has finished (skipped includes dry runs)."""
+
+    total: Count
+    sent: Count
+    failed: Count
+    skipped: Count
+
+
+class Progress(Out):
+    done: Count
+    percent: Annotated[int, Field(ge=0, le=100)]
+    eta_seconds: float | None = Field(description="Estimated seconds left, when known.")
+
+    @field_validator("eta_seconds")
+    @classmethod
+    def _tenths(cls, value: float | None) -> float | None:
+        return round(value, 1) if value is not None else None
+
+
+class Batch(Out):
+    id: int
+    message_id: int
+    trigger: BatchTrigger
+    trigger_label: str
+    initiated_by: str = Field(description='The e-mail of the user who started it, or "scheduler".')
+    status: BatchStatus
+    dry_run: bool
+    counts: BatchCounts
+    started_at: IsoDateTime
+    finished_at: IsoDateTime | None
+    heartbeat_at: IsoDateTime | None
+    error: str | None
+    progress: Progress | SkipJsonSchema[None] = optional(description="Only while running.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_row(cls, row: Any, info: ValidationInfo) -> Any:
+        if isinstance(row, Mapping):
+            return row
+        now = (info.context or {}).get("now")
+        running = now is not None and row.status is BatchStatus.RUNNING
+        return Derived(
+            row,
+            counts=row,
+            trigger_label=row.trigger.label,
+            initiated_by=row.initiated_label or "scheduler",
+            progress=batch_progress(row, now) if running else None,
+        )
+
+
+class BatchDetail(Batch):
+    """One batch by id, with the event it belongs to."""
+
+    event_id: int
+
+
+class BatchEntry(Out):
+    id: int
+    delivery_id: int
+    guest_id: int
+    guest_name: str
+    email: str
+    outcome: Outcome
+    reason: str | None
+    error_kind: ErrorKind | None
+    processed_at: IsoDateTime
+
+
+# --- lists ----------------------------------------------------------------------------------
+
+
+class Page(Out, Generic[T]):
+    items: list[T]
+    page: Annotated[int, Field(ge=1)]
+    per_page: Annotated[int, Field(ge=1, le=MAX_PER_PAGE)]
+    total: Count
+
+
+class EventPage(Page[Event]):
+    pass
+
+
+class MessagePage(Page[Message]):
+    pass
+
+
+class BatchPage(Page[Batch]):
+    pass
+
+
+class EntryPage(Page[BatchEntry]):
+    pass
+
+
+# --- errors, monitoring, the document -----------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    """Every error: a message for people, and for bad input the fields at fault."""
+
+    error: str = Field(description="A human-readable message.")
+    fields: dict[str, str] | SkipJsonSchema[None] = optional(
+        description="On 400 for bad input: field name (or `__all__`) -> message."
+    )
+    current_status: MessageStatus | SkipJsonSchema[None] = optional(
+        description="On 409 when a message's status refuses the change."
+    )
+
+
+def _each(enum: type[Any], title: str) -> type[BaseModel]:
+    """A count per value of ``enum`` (every value is always present)."""
+    fields: dict[str, Any] = {member.value: (Count, ...) for member in enum}
+    return create_model(title, **fields)
+
+
+MessagesByStatus = _each(MessageStatus, "MessagesByStatus")
+DeliveriesByStatus = _each(DeliveryStatus, "DeliveriesByStatus")
+
+
+class DeliveryStats(BaseModel):
+    last_24h: DeliveriesByStatus  # type: ignore[valid-type]
+    all: DeliveriesByStatus  # type: ignore[valid-type]
+
+
+class BatchStats(BaseModel):
+    running: Count
+    stuck: Count = Field(description="Running without a heartbeat for longer than the lease.")
+    interrupted_last_24h: Count
+
+
+class SchedulerState(BaseModel):
+    enabled: bool
+    poll_seconds: float
+    last_poll_at: IsoText | None
+    seconds_since_poll: float | None
+    status: Literal["disabled", "never polled", "late", "ok"]
+
+
+class Stats(BaseModel):
+    """Counts from the database, computed on each call."""
+
+    generated_at: IsoText
+    messages: MessagesByStatus  # type: ignore[valid-type]
+    deliveries: DeliveryStats
+    failed_awaiting_retry: Count = Field(
+        description="Transient failures under the attempts cap with a next attempt scheduled."
+    )
+    failed_permanently: Count = Field(
+        description="Failed and not retried automatically (permanent error or attempts exhausted)."
+    )
+    batches: BatchStats
+    last_poll_at: IsoText | None
+    scheduler: SchedulerState
+
+
+class OpenAPIDocument(RootModel[dict[str, Any]]):
+    """An OpenAPI 3.1 document."""
+
+
+# --- input ------------------------------------------------------------------------------------
+
+
+class Input(BaseModel):
+    """A request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _rsvp(value: Any) -> Any:
+    """As the guest forms read it: any case; blank means not given."""
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        raise PydanticUseDefault()
+    return value.strip().lower()
+
+
+class EventCreate(Input):
+    name: str = Field(description="At most 200 characters.")
+    starts_at: str = Field(
+        description="ISO 8601; without an offset it is read in `timezone`.",
+        examples=["2030-06-01T18:00"],
+    )
+    timezone: str = Field("UTC", description="IANA time zone name.")
+    venue: str = Field("", description="At most 300 characters.")
+
+
+class EventUpdate(Input):
+    """Absent fields keep their value. Moving the event moves its still-scheduled reminders."""
+
+    name: str = optional(description="At most 200 characters.")
+    starts_at: str = optional(description="ISO 8601; without an offset it is read in `timezone`.")
+    timezone: str = optional(description="IANA time zone name.")
+    venue: str = optional(description="At most 300 characters.")
+
+
+class GuestRow(Input):
+    name: str
+    email: str
+    rsvp_status: Annotated[RsvpStatus, BeforeValidator(_rsvp)] = optional(
+        description="Default pending for new guests; kept for existing ones."
+    )
+    id: Any = optional(description="Ignored, so that a guest read from the API can be sent back.")
+    unsubscribed: Any = optional(description="Ignored, like `id`.")
+
+
+class GuestBulk(Input):
+    """Guests matched by e-mail are updated; a bad row is reported, not fatal."""
+
+    guests: Annotated[
+        list[Annotated[GuestRow, SkipValidation]], Field(max_length=MAX_BULK_GUESTS)
+    ] = Field(description="Each row is checked on its own; see `rejected_rows` in the answer.")
+
+
+_SEND_AT = (
+    "Required for mode=schedule, strictly in the future; without an offset it is read "
+    "in the event's time zone."
+)
+_SUBJECT = f"One line of at most {MAX_SUBJECT} characters; placeholders like {{{{guest_name}}}}."
+_BODY = f"At most {MAX_BODY:,} characters."
+
+
+class MessageCreate(Input):
+    audience: Audience
+    channel: ChannelName = "email"
+    subject: str = Field(description=_SUBJECT)
+    body: str = Field(description=_BODY)
+    mode: Mode = Mode.DRAFT
+    send_at: str | None = Field(None, description=_SEND_AT, examples=["2030-06-01T18:00"])
+
+
+class MessageUpdate(Input):
+    """Only drafts and scheduled messages; absent fields keep their value."""
+
+    audience: Audience = optional()
+    channel: ChannelName = optional()
+    subject: str = optional(description=_SUBJECT)
+    body: str = optional(description=_BODY)
+    mode: Mode | None = Field(
+        None,
+        description="Switch between draft and scheduled, or send the edited message now.",
+    )
+    send_at: str | None = Field(None, description=_SEND_AT)
+
+
+# --- query strings ------------------------------------------------------------------------------
+
+
+def _number_or_default(value: Any) -> int:
+    """Page numbers as the pages read them: junk or 0 means the field's default."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise PydanticUseDefault() from None
+    if number == 0:
+        raise PydanticUseDefault()
+    return number
+
+
+PageNumber = Annotated[
+    int,
+    Field(ge=1, description="Page number, from 1."),
+    BeforeValidator(lambda value: max(1, _number_or_default(value))),
+]
+PerPage = Annotated[
+    int,
+    Field(ge=1, le=MAX_PER_PAGE, description=f"Items per page (at most {MAX_PER_PAGE})."),
+    BeforeValidator(lambda value: min(max(1, _number_or_default(value)), MAX_PER_PAGE)),
+]
+
+
+class Query(BaseModel):
+    """A query string: other parameters are ignored."""
+
+
+class Paging(Query):
+    page: PageNumber = 1
+    per_page: PerPage = DEFAULT_PER_PAGE
+
+
+def _statuses(value: Any) -> Any:
+    if not value:
+        return None
+    if not isinstance(value, str):
+        return value
+    try:
+        return tuple(MessageStatus(part.strip()) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise PydanticCustomError(
+            "status_filter",
+            "Filter by one or more of: {valid}.",
+            {"valid": ", ".join(s.value for s in MessageStatus)},
+        ) from None
+
+
+class MessageQuery(Paging):
+    status: Annotated[
+        tuple[MessageStatus, ...] | None,
+        BeforeValidator(_statuses),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "description": "Comma-separated statuses to keep.",
+                "examples": ["scheduled,sent"],
+            }
+        ),
+    ] = Field(None, json_schema_extra=_drop_default)
+
+
+class RecipientCountQuery(Query):
+    audience: Audience
+
+
+class EntryQuery(Query):
+    status: Annotated[EntryFilter, BeforeValidator(lambda v: v or EntryFilter.ALL)] = Field(
+        EntryFilter.ALL, description="Outcome filter; skipped includes dry_run."
+    )
+    q: str = Field(
+        "",
+        description=f"Part of the guest's name or e-mail (case-insensitive); "
+        f"the first {MAX_SEARCH} characters count.",
+    )
+    page: PageNumber = 1
+    per_page: PerPage = ENTRIES_PER_PAGE
