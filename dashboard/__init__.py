@@ -82,6 +82,7 @@ def _register_blueprints(app: Flask) -> None:
     from dashboard.api import bp as api_bp
     from dashboard.auth.routes import bp as auth_bp
     from dashboard.dispatch.routes import bp as dispatch_bp
+    from dashboard.events import guest_routes  # noqa: F401 - its pages join the events blueprint
     from dashboard.events.public import bp as public_bp
     from dashboard.events.routes import bp as events_bp
     from dashboard.messages.routes import bp as messages_bp

@@ -105,17 +105,6 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
             )
         secret = _development_secret(instance_path)
 
-    mail_server = env.get("MAIL_SERVER", "").strip() or None
-    transport = (env.get("MAIL_TRANSPORT") or ("smtp" if mail_server else "log")).strip().lower()
-    if transport not in ("smtp", "log"):
-        raise ConfigError(f"MAIL_TRANSPORT={transport!r} must be 'smtp' or 'log'")
-    if transport == "smtp" and not mail_server:
-        raise ConfigError("MAIL_TRANSPORT=smtp needs MAIL_SERVER")
-    use_tls = parse_bool("MAIL_USE_TLS", env.get("MAIL_USE_TLS"), False)
-    use_ssl = parse_bool("MAIL_USE_SSL", env.get("MAIL_USE_SSL"), False)
-    if use_tls and use_ssl:
-        raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL cannot both be on")
-
     base_url = (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").strip().rstrip("/")
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"PUBLIC_BASE_URL={base_url!r} must start with http:// or https://")
@@ -125,46 +114,8 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "TESTING": app_env == "testing",
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": _database_url(env.get("DATABASE_URL"), instance_path),
-        "MAIL_SERVER": mail_server or "localhost",
-        "MAIL_PORT": parse_int("MAIL_PORT", env.get("MAIL_PORT"), 465 if use_ssl else 25, 1),
-        "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
-        "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
-        "MAIL_USE_TLS": use_tls,
-        "MAIL_USE_SSL": use_ssl,
-        "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER")
-        or "Event Dashboard <noreply@localhost>",
-        "MAIL_TRANSPORT": transport,
-        "MAIL_TIMEOUT_SECONDS": parse_float(
-            "MAIL_TIMEOUT_SECONDS", env.get("MAIL_TIMEOUT_SECONDS"), 30.0, 0.1
-        ),
-        "DISPATCH_DRY_RUN": parse_bool("DISPATCH_DRY_RUN", env.get("DISPATCH_DRY_RUN"), False),
-        "SCHEDULER_ENABLED": parse_bool(
-            "SCHEDULER_ENABLED", env.get("SCHEDULER_ENABLED"), app_env != "testing"
-        ),
-        "SCHEDULER_POLL_SECONDS": parse_float(
-            "SCHEDULER_POLL_SECONDS", env.get("SCHEDULER_POLL_SECONDS"), 15.0, 0.1
-        ),
-        "DISPATCH_MAX_ATTEMPTS": parse_int(
-            "DISPATCH_MAX_ATTEMPTS", env.get("DISPATCH_MAX_ATTEMPTS"), 5, 1
-        ),
-        "DISPATCH_RETRY_BASE_SECONDS": parse_float(
-            "DISPATCH_RETRY_BASE_SECONDS", env.get("DISPATCH_RETRY_BASE_SECONDS"), 60.0, 0.0
-        ),
-        "DISPATCH_CONCURRENCY": parse_int(
-            "DISPATCH_CONCURRENCY", env.get("DISPATCH_CONCURRENCY"), 4, 1
-        ),
-        "DISPATCH_RATE_PER_SECOND": parse_float(
-            "DISPATCH_RATE_PER_SECOND", env.get("DISPATCH_RATE_PER_SECOND"), None, 0.001
-        ),
-        "DISPATCH_COMMIT_EVERY": parse_int(
-            "DISPATCH_COMMIT_EVERY", env.get("DISPATCH_COMMIT_EVERY"), 50, 1
-        ),
-        "DISPATCH_LEASE_SECONDS": parse_float(
-            "DISPATCH_LEASE_SECONDS", env.get("DISPATCH_LEASE_SECONDS"), None, 1.0
-        ),
-        "LOG_RETENTION_DAYS": parse_int(
-            "LOG_RETENTION_DAYS", env.get("LOG_RETENTION_DAYS"), 180, 1
-        ),
+        **_mail_settings(env),
+        **_dispatch_settings(env, app_env),
         "STATS_TOKEN": env.get("STATS_TOKEN") or None,
         "PUBLIC_BASE_URL": base_url,
         "SQLITE_BUSY_TIMEOUT_MS": parse_int(
@@ -178,6 +129,58 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
+    }
+
+
+def _mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Flask-Mail's settings and the transport that carries e-mail."""
+    mail_server = env.get("MAIL_SERVER", "").strip() or None
+    transport = (env.get("MAIL_TRANSPORT") or ("smtp" if mail_server else "log")).strip().lower()
+    if transport not in ("smtp", "log"):
+        raise ConfigError(f"MAIL_TRANSPORT={transport!r} must be 'smtp' or 'log'")
+    if transport == "smtp" and not mail_server:
+        raise ConfigError("MAIL_TRANSPORT=smtp needs MAIL_SERVER")
+    use_tls = parse_bool("MAIL_USE_TLS", env.get("MAIL_USE_TLS"), False)
+    use_ssl = parse_bool("MAIL_USE_SSL", env.get("MAIL_USE_SSL"), False)
+    if use_tls and use_ssl:
+        raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL cannot both be on")
+    return {
+        "MAIL_SERVER": mail_server or "localhost",
+        "MAIL_PORT": parse_int("MAIL_PORT", env.get("MAIL_PORT"), 465 if use_ssl else 25, 1),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": use_tls,
+        "MAIL_USE_SSL": use_ssl,
+        "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER")
+        or "Event Dashboard <noreply@localhost>",
+        "MAIL_TRANSPORT": transport,
+        "MAIL_TIMEOUT_SECONDS": parse_float(
+            "MAIL_TIMEOUT_SECONDS", env.get("MAIL_TIMEOUT_SECONDS"), 30.0, 0.1
+        ),
+    }
+
+
+def _dispatch_settings(env: Mapping[str, str], app_env: str) -> dict[str, Any]:
+    """The scheduler's and the dispatcher's settings, and how long logs are kept."""
+
+    def number(parse: Any, name: str, default: Any, minimum: Any) -> Any:
+        return parse(name, env.get(name), default, minimum)
+
+    return {
+        "DISPATCH_DRY_RUN": parse_bool("DISPATCH_DRY_RUN", env.get("DISPATCH_DRY_RUN"), False),
+        "SCHEDULER_ENABLED": parse_bool(
+            "SCHEDULER_ENABLED", env.get("SCHEDULER_ENABLED"), app_env != "testing"
+        ),
+        "SCHEDULER_POLL_SECONDS": number(parse_float, "SCHEDULER_POLL_SECONDS", 15.0, 0.1),
+        "DISPATCH_MAX_ATTEMPTS": number(parse_int, "DISPATCH_MAX_ATTEMPTS", 5, 1),
+        "DISPATCH_RETRY_BASE_SECONDS": number(
+            parse_float, "DISPATCH_RETRY_BASE_SECONDS", 60.0, 0.0
+        ),
+        "DISPATCH_CONCURRENCY": number(parse_int, "DISPATCH_CONCURRENCY", 4, 1),
+        "DISPATCH_RATE_PER_SECOND": number(parse_float, "DISPATCH_RATE_PER_SECOND", None, 0.001),
+        "DISPATCH_COMMIT_EVERY": number(parse_int, "DISPATCH_COMMIT_EVERY", 50, 1),
+        "DISPATCH_LEASE_SECONDS": number(parse_float, "DISPATCH_LEASE_SECONDS", None, 1.0),
+        "LOG_RETENTION_DAYS": number(parse_int, "LOG_RETENTION_DAYS", 180, 1),
     }
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -45,3 +47,9 @@ def insert_ignoring_duplicates(session: Session, model: type, keys: list[str]): 
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(model).on_conflict_do_nothing(index_elements=keys)
+
+
+def count_by(session: Session, column: Any, *where: sa.ColumnElement[bool]) -> dict[Any, int]:
+    """How many rows have each value of ``column`` (one GROUP BY); absent values are absent."""
+    rows = session.execute(sa.select(column, sa.func.count()).where(*where).group_by(column))
+    return {value: n for value, n in rows.all()}

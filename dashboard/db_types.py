@@ -33,6 +33,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class Words(enum.StrEnum):
+    """A string enum whose members read as words: ``sent_with_failures`` -> "Sent with failures"."""
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
 def enum_column(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
     """A portable enum: VARCHAR plus a named CHECK constraint, storing the values."""
     return sa.Enum(

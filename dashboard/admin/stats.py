@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from dashboard.database import count_by
 from dashboard.dispatch.models import Batch, BatchStatus, Delivery, DeliveryStatus, SchedulerPoll
 from dashboard.dispatch.rules import retryable
 from dashboard.dispatch.settings import DispatchSettings
@@ -52,8 +53,7 @@ def _iso(value: datetime | None) -> str | None:
 def _by_status(
     session: Session, column: Any, statuses: type[Any], *where: sa.ColumnElement[bool]
 ) -> dict[str, int]:
-    rows = session.execute(sa.select(column, sa.func.count()).where(*where).group_by(column)).all()
-    found = {statuses(value).value: n for value, n in rows}
+    found = {statuses(value).value: n for value, n in count_by(session, column, *where).items()}
     return {status.value: found.get(status.value, 0) for status in statuses}
 
 

@@ -13,6 +13,10 @@ from flask import current_app, url_for
 from flask_login import current_user
 
 from dashboard.api import bp, load_query
+from dashboard.api.inputs import (
+    EntryQuery,
+    Paging,
+)
 from dashboard.api.openapi import operation
 from dashboard.api.schemas import (
     Batch,
@@ -20,8 +24,6 @@ from dashboard.api.schemas import (
     BatchPage,
     Derived,
     EntryPage,
-    EntryQuery,
-    Paging,
 )
 from dashboard.db_types import utcnow
 from dashboard.dispatch import scheduler, services

@@ -10,17 +10,19 @@ from flask import url_for
 from flask_login import current_user
 
 from dashboard.api import bp, load_body, load_query, validate
+from dashboard.api.inputs import (
+    EventCreate,
+    EventUpdate,
+    GuestBulk,
+    GuestRow,
+    Paging,
+)
 from dashboard.api.openapi import operation
 from dashboard.api.schemas import (
     Event,
-    EventCreate,
     EventPage,
-    EventUpdate,
     Guest,
-    GuestBulk,
     GuestBulkResult,
-    GuestRow,
-    Paging,
     RejectedRow,
 )
 from dashboard.errors import ValidationError

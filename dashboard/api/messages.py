@@ -9,17 +9,19 @@ from flask_login import current_user
 from werkzeug.exceptions import NotFound
 
 from dashboard.api import bp, load_body, load_query
+from dashboard.api.inputs import (
+    MessageCreate,
+    MessageQuery,
+    MessageUpdate,
+    RecipientCountQuery,
+)
 from dashboard.api.openapi import operation
 from dashboard.api.schemas import (
     Derived,
     Message,
-    MessageCreate,
     MessagePage,
-    MessageQuery,
     MessageSent,
-    MessageUpdate,
     RecipientCount,
-    RecipientCountQuery,
 )
 from dashboard.dispatch import scheduler
 from dashboard.dispatch.queries import message_counts

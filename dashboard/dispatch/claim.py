@@ -109,11 +109,13 @@ def unclaimed(now: datetime, lease: timedelta) -> sa.ColumnElement[bool]:
     return sa.or_(Delivery.claimed_at.is_(None), Delivery.claimed_at < now - lease)
 
 
+def takes_claims() -> sa.ColumnElement[bool]:
+    """A batch still takes claims: running and not sealed by its owner."""
+    return sa.and_(Batch.status == BatchStatus.RUNNING, Batch.sealed_at.is_(None))
+
+
 def open_batch(batch_id: int) -> sa.ColumnElement[bool]:
-    """The batch still takes claims: running and not sealed by its owner."""
-    return sa.exists().where(
-        Batch.id == batch_id, Batch.status == BatchStatus.RUNNING, Batch.sealed_at.is_(None)
-    )
+    return sa.exists().where(Batch.id == batch_id, takes_claims())
 
 
 def claim_deliveries(
@@ -141,11 +143,7 @@ def claim_deliveries(
     if postgres:
         still_open = session.scalar(
             sa.select(Batch.id)
-            .where(
-                Batch.id == batch_id,
-                Batch.status == BatchStatus.RUNNING,
-                Batch.sealed_at.is_(None),
-            )
+            .where(Batch.id == batch_id, takes_claims())
             .with_for_update(read=True)
         )
         if still_open is None:

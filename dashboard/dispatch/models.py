@@ -7,13 +7,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.auth.models import User
-from dashboard.db_types import UTCDateTime, enum_column, utcnow
+from dashboard.db_types import UTCDateTime, Words, enum_column, utcnow
 from dashboard.events.models import Guest
 from dashboard.extensions import db
 from dashboard.messages.models import Message
 
 
-class DeliveryStatus(enum.StrEnum):
+class DeliveryStatus(Words):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
@@ -45,19 +45,15 @@ class BatchTrigger(enum.StrEnum):
         }[self.value]
 
 
-class BatchStatus(enum.StrEnum):
+class BatchStatus(Words):
     RUNNING = "running"
     COMPLETED = "completed"
     COMPLETED_WITH_FAILURES = "completed_with_failures"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
 
-    @property
-    def label(self) -> str:
-        return self.value.replace("_", " ").capitalize()
 
-
-class Outcome(enum.StrEnum):
+class Outcome(Words):
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import Forbidden, NotFound
 
 from dashboard.auth.models import User
+from dashboard.database import count_by
 from dashboard.dispatch import channels
 from dashboard.dispatch.models import (
     Batch,
@@ -110,12 +111,7 @@ def message_counts(session: Session, message_ids: Iterable[int]) -> dict[int, Co
 
 def entry_counts(session: Session, batch_id: int) -> dict[Outcome, int]:
     """How many entries of a batch have each outcome (one GROUP BY over the covering index)."""
-    rows = session.execute(
-        sa.select(BatchEntry.outcome, sa.func.count())
-        .where(BatchEntry.batch_id == batch_id)
-        .group_by(BatchEntry.outcome)
-    ).all()
-    found = {Outcome(outcome): n for outcome, n in rows}
+    found = count_by(session, BatchEntry.outcome, BatchEntry.batch_id == batch_id)
     return {outcome: found.get(outcome, 0) for outcome in Outcome}
 
 
@@ -280,35 +276,27 @@ def running_batch_of(session: Session, message_id: int) -> Batch | None:
 # --- lookups that enforce visibility ------------------------------------------------
 
 
+def _of_event(session: Session, event: Event, model: type[Any], object_id: int, what: str) -> Any:
+    """A message (or one of its batches or deliveries) by id, only within ``event``: 404 else."""
+    stmt = sa.select(model).where(model.id == object_id, Message.event_id == event.id)
+    if model is not Message:
+        stmt = stmt.join(Message, Message.id == model.message_id)
+    found = session.scalar(stmt)
+    if found is None:
+        raise NotFound(f"No such {what} on this event.")
+    return found
+
+
 def message_of_event(session: Session, event: Event, message_id: int) -> Message:
-    message = session.scalar(
-        sa.select(Message).where(Message.id == message_id, Message.event_id == event.id)
-    )
-    if message is None:
-        raise NotFound("No such message on this event.")
-    return message
+    return _of_event(session, event, Message, message_id, "message")
 
 
 def batch_of_event(session: Session, event: Event, batch_id: int) -> Batch:
-    batch = session.scalar(
-        sa.select(Batch)
-        .join(Message, Message.id == Batch.message_id)
-        .where(Batch.id == batch_id, Message.event_id == event.id)
-    )
-    if batch is None:
-        raise NotFound("No such batch on this event.")
-    return batch
+    return _of_event(session, event, Batch, batch_id, "batch")
 
 
 def delivery_of_event(session: Session, event: Event, delivery_id: int) -> Delivery:
-    delivery = session.scalar(
-        sa.select(Delivery)
-        .join(Message, Message.id == Delivery.message_id)
-        .where(Delivery.id == delivery_id, Message.event_id == event.id)
-    )
-    if delivery is None:
-        raise NotFound("No such delivery on this event.")
-    return delivery
+    return _of_event(session, event, Delivery, delivery_id, "delivery")
 
 
 def visible_batch(

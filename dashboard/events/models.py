@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.auth.models import User
-from dashboard.db_types import UTCDateTime, enum_column, utcnow
+from dashboard.db_types import UTCDateTime, Words, enum_column, utcnow
 from dashboard.extensions import db
 
 
@@ -26,15 +26,11 @@ class Role(enum.StrEnum):
         return self.rank >= other.rank
 
 
-class RsvpStatus(enum.StrEnum):
+class RsvpStatus(Words):
     ATTENDING = "attending"
     PENDING = "pending"
     DECLINED = "declined"
     MAYBE = "maybe"
-
-    @property
-    def label(self) -> str:
-        return self.value.capitalize()
 
 
 class Event(db.Model):

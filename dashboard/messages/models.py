@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.auth.models import User
-from dashboard.db_types import ChannelName, UTCDateTime, enum_column, utcnow
+from dashboard.db_types import ChannelName, UTCDateTime, Words, enum_column, utcnow
 from dashboard.errors import IllegalTransition  # noqa: F401 - raised for messages
 from dashboard.events.models import Event
 from dashboard.extensions import db
@@ -47,7 +47,7 @@ KIND_LABELS = {
 }
 
 
-class MessageStatus(enum.StrEnum):
+class MessageStatus(Words):
     DRAFT = "draft"
     SCHEDULED = "scheduled"
     SENDING = "sending"
@@ -55,10 +55,6 @@ class MessageStatus(enum.StrEnum):
     SENT_WITH_FAILURES = "sent_with_failures"
     FAILED = "failed"
     CANCELLED = "cancelled"
-
-    @property
-    def label(self) -> str:
-        return self.value.replace("_", " ").capitalize()
 
 
 EDITABLE = frozenset({MessageStatus.DRAFT, MessageStatus.SCHEDULED})

@@ -11,6 +11,7 @@ the scheduler's own conditional claim cannot slip in between the check and the w
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -18,6 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dashboard.auth.models import User
+from dashboard.database import count_by
+from dashboard.db_types import Words
 from dashboard.dispatch import channels, states
 from dashboard.dispatch.channels import Channel
 from dashboard.dispatch.models import Batch
@@ -98,41 +101,59 @@ def clean_message_fields(
         clean_channel = channels.EMAIL
 
     clean_subject = subject.strip() if isinstance(subject, str) else ""
-    if subject is not None and not isinstance(subject, str):
-        errors["subject"] = "The subject must be text."
-    elif not clean_subject:
-        errors["subject"] = "A subject is required."
-    elif "\r" in clean_subject or "\n" in clean_subject:
-        errors["subject"] = "The subject must be a single line (no line breaks)."
-    elif len(clean_subject) > MAX_SUBJECT:
-        errors["subject"] = (
-            f"The subject has {len(clean_subject)} characters; at most {MAX_SUBJECT}."
-        )
-    else:
-        _check_placeholders(clean_subject, "subject", errors)
-
     clean_body = body.replace("\r\n", "\n") if isinstance(body, str) else ""  # as browsers count
-    if body is not None and not isinstance(body, str):
-        errors["body"] = "The message must be text."
-    elif not clean_body.strip():
-        errors["body"] = "The message text is required."
-    elif len(clean_body) > MAX_BODY:
-        errors["body"] = (
-            f"The message has {len(clean_body):,} characters; at most {MAX_BODY:,} (100 KB)."
-        )
-    else:
-        _check_placeholders(clean_body, "body", errors)
-
+    for field, raw, clean, rule in (
+        ("subject", subject, clean_subject, SUBJECT_RULE),
+        ("body", body, clean_body, BODY_RULE),
+    ):
+        problem = _text_problem(raw, clean, rule)
+        if problem:
+            errors[field] = problem
     if errors:
         raise ValidationError(errors)
     return clean_audience, clean_channel, clean_subject, clean_body
 
 
-def _check_placeholders(text: str, field: str, errors: dict[str, str]) -> None:
+@dataclass(frozen=True)
+class TextRule:
+    """What a subject or a body must be; the texts are the errors a host reads."""
+
+    what: str
+    required: str
+    too_long: str
+    limit: int
+    single_line: bool = False
+
+
+SUBJECT_RULE = TextRule(
+    "subject",
+    "A subject is required.",
+    "The subject has {n} characters; at most {limit}.",
+    MAX_SUBJECT,
+    single_line=True,
+)
+BODY_RULE = TextRule(
+    "message",
+    "The message text is required.",
+    "The message has {n:,} characters; at most {limit:,} (100 KB).",
+    MAX_BODY,
+)
+
+
+def _text_problem(raw: Any, clean: str, rule: TextRule) -> str | None:
+    if raw is not None and not isinstance(raw, str):
+        return f"The {rule.what} must be text."
+    if not clean.strip():
+        return rule.required
+    if rule.single_line and ("\r" in clean or "\n" in clean):
+        return f"The {rule.what} must be a single line (no line breaks)."
+    if len(clean) > rule.limit:
+        return rule.too_long.format(n=len(clean), limit=rule.limit)
     try:
-        placeholders.validate(text)
+        placeholders.validate(clean)
     except placeholders.PlaceholderError as error:
-        errors[field] = str(error)
+        return str(error)
+    return None
 
 
 def _check_future(send_at: datetime | None, now: datetime) -> datetime:
@@ -319,14 +340,10 @@ def send_now(session: Session, message: Message, actor: User | None, *, now: dat
 # --- reading -----------------------------------------------------------------------
 
 
-class Tab(enum.StrEnum):
+class Tab(Words):
     SCHEDULED = "scheduled"
     SENT = "sent"
     CANCELLED = "cancelled"
-
-    @property
-    def label(self) -> str:
-        return self.value.capitalize()
 
     @property
     def statuses(self) -> tuple[MessageStatus, ...]:
@@ -364,12 +381,7 @@ def messages_query(
 
 
 def tab_counts(session: Session, event_id: int) -> dict[Tab, int]:
-    rows = session.execute(
-        sa.select(Message.status, sa.func.count())
-        .where(Message.event_id == event_id)
-        .group_by(Message.status)
-    ).all()
-    by_status = {MessageStatus(status): n for status, n in rows}
+    by_status = count_by(session, Message.status, Message.event_id == event_id)
     return {
         tab: sum(by_status.get(status, 0) for status in statuses)
         for tab, statuses in TAB_STATUSES.items()

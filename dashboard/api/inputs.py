@@ -1,0 +1,186 @@
+"""What the API reads: request bodies and query strings, one pydantic model each.
+
+A view checks access first, then reads its input through these models
+(``dashboard.api.load_body`` / ``load_query``), so a stranger gets 404 and a viewer 403
+before anyone is told what was wrong with the body. Unknown body fields are refused.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SkipValidation, WithJsonSchema
+from pydantic_core import PydanticCustomError, PydanticUseDefault
+
+from dashboard.api.schemas import MAX_BULK_GUESTS, ChannelName, drop_default, optional
+from dashboard.dispatch.queries import ENTRIES_PER_PAGE, EntryFilter
+from dashboard.events.models import RsvpStatus
+from dashboard.messages.models import Audience, MessageStatus
+from dashboard.messages.services import MAX_BODY, MAX_SUBJECT, Mode
+from dashboard.web import DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_SEARCH
+
+# --- input ------------------------------------------------------------------------------------
+
+
+class Input(BaseModel):
+    """A request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _rsvp(value: Any) -> Any:
+    """As the guest forms read it: any case; blank means not given."""
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        raise PydanticUseDefault()
+    return value.strip().lower()
+
+
+class EventCreate(Input):
+    name: str = Field(description="At most 200 characters.")
+    starts_at: str = Field(
+        description="ISO 8601; without an offset it is read in `timezone`.",
+        examples=["2030-06-01T18:00"],
+    )
+    timezone: str = Field("UTC", description="IANA time zone name.")
+    venue: str = Field("", description="At most 300 characters.")
+
+
+class EventUpdate(Input):
+    """Absent fields keep their value. Moving the event moves its still-scheduled reminders."""
+
+    name: str = optional(description="At most 200 characters.")
+    starts_at: str = optional(description="ISO 8601; without an offset it is read in `timezone`.")
+    timezone: str = optional(description="IANA time zone name.")
+    venue: str = optional(description="At most 300 characters.")
+
+
+class GuestRow(Input):
+    name: str
+    email: str
+    rsvp_status: Annotated[RsvpStatus, BeforeValidator(_rsvp)] = optional(
+        description="Default pending for new guests; kept for existing ones."
+    )
+    id: Any = optional(description="Ignored, so that a guest read from the API can be sent back.")
+    unsubscribed: Any = optional(description="Ignored, like `id`.")
+
+
+class GuestBulk(Input):
+    """Guests matched by e-mail are updated; a bad row is reported, not fatal."""
+
+    guests: Annotated[
+        list[Annotated[GuestRow, SkipValidation]], Field(max_length=MAX_BULK_GUESTS)
+    ] = Field(description="Each row is checked on its own; see `rejected_rows` in the answer.")
+
+
+_SEND_AT = (
+    "Required for mode=schedule, strictly in the future; without an offset it is read "
+    "in the event's time zone."
+)
+_SUBJECT = f"One line of at most {MAX_SUBJECT} characters; placeholders like {{{{guest_name}}}}."
+_BODY = f"At most {MAX_BODY:,} characters."
+
+
+class MessageCreate(Input):
+    audience: Audience
+    channel: ChannelName = "email"
+    subject: str = Field(description=_SUBJECT)
+    body: str = Field(description=_BODY)
+    mode: Mode = Mode.DRAFT
+    send_at: str | None = Field(None, description=_SEND_AT, examples=["2030-06-01T18:00"])
+
+
+class MessageUpdate(Input):
+    """Only drafts and scheduled messages; absent fields keep their value."""
+
+    audience: Audience = optional()
+    channel: ChannelName = optional()
+    subject: str = optional(description=_SUBJECT)
+    body: str = optional(description=_BODY)
+    mode: Mode | None = Field(
+        None,
+        description="Switch between draft and scheduled, or send the edited message now.",
+    )
+    send_at: str | None = Field(None, description=_SEND_AT)
+
+
+# --- query strings ------------------------------------------------------------------------------
+
+
+def _number_or_default(value: Any) -> int:
+    """Page numbers as the pages read them: junk or 0 means the field's default."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise PydanticUseDefault() from None
+    if number == 0:
+        raise PydanticUseDefault()
+    return number
+
+
+PageNumber = Annotated[
+    int,
+    Field(ge=1, description="Page number, from 1."),
+    BeforeValidator(lambda value: max(1, _number_or_default(value))),
+]
+PerPage = Annotated[
+    int,
+    Field(ge=1, le=MAX_PER_PAGE, description=f"Items per page (at most {MAX_PER_PAGE})."),
+    BeforeValidator(lambda value: min(max(1, _number_or_default(value)), MAX_PER_PAGE)),
+]
+
+
+class Query(BaseModel):
+    """A query string: other parameters are ignored."""
+
+
+class Paging(Query):
+    page: PageNumber = 1
+    per_page: PerPage = DEFAULT_PER_PAGE
+
+
+def _statuses(value: Any) -> Any:
+    if not value:
+        return None
+    if not isinstance(value, str):
+        return value
+    try:
+        return tuple(MessageStatus(part.strip()) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise PydanticCustomError(
+            "status_filter",
+            "Filter by one or more of: {valid}.",
+            {"valid": ", ".join(s.value for s in MessageStatus)},
+        ) from None
+
+
+class MessageQuery(Paging):
+    status: Annotated[
+        tuple[MessageStatus, ...] | None,
+        BeforeValidator(_statuses),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "description": "Comma-separated statuses to keep.",
+                "examples": ["scheduled,sent"],
+            }
+        ),
+    ] = Field(None, json_schema_extra=drop_default)
+
+
+class RecipientCountQuery(Query):
+    audience: Audience
+
+
+class EntryQuery(Query):
+    status: Annotated[EntryFilter, BeforeValidator(lambda v: v or EntryFilter.ALL)] = Field(
+        EntryFilter.ALL, description="Outcome filter; skipped includes dry_run."
+    )
+    q: str = Field(
+        "",
+        description=f"Part of the guest's name or e-mail (case-insensitive); "
+        f"the first {MAX_SEARCH} characters count.",
+    )
+    page: PageNumber = 1
+    per_page: PerPage = ENTRIES_PER_PAGE

@@ -1,0 +1,233 @@
+"""Host pages of an event's guest list: add, edit, remove, search, and CSV import.
+
+They belong to the ``events`` blueprint (``dashboard.events.routes.bp``), so their
+endpoints read ``events.guests`` and so on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import login_required
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from dashboard.errors import ValidationError
+from dashboard.events import csv_import
+from dashboard.events import services as svc
+from dashboard.events.access import EventAccess
+from dashboard.events.forms import (
+    GuestForm,
+    ImportConfirmForm,
+    ImportUploadForm,
+)
+from dashboard.events.models import Event, Guest, Role, RsvpStatus
+from dashboard.events.routes import bp
+from dashboard.extensions import db
+from dashboard.web import (
+    apply_errors,
+    event_for,
+    now,
+    page_args,
+    paginate,
+    render_page_or_fragment,
+    save,
+)
+
+GUESTS_PER_PAGE = 25
+UPLOAD_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and the CSRF field around the file
+
+
+# --- guests ----------------------------------------------------------------------------
+
+
+@bp.get("/events/<int:event_id>/guests")
+@login_required
+def guests(event_id: int):
+    """The guest list; with HX-Request only its table (active search, filter, pager)."""
+    return _guests_page(event_for(event_id), GuestForm(formdata=None))
+
+
+@bp.post("/events/<int:event_id>/guests")
+@login_required
+def add_guest(event_id: int):
+    access = event_for(event_id, Role.EDITOR)
+    form = GuestForm()
+    if form.validate():
+        saved = save(
+            form,
+            lambda: svc.add_guest(db.session, access.event, **_guest_fields(form)),
+            done=lambda guest: f"Added {guest.name} <{guest.email}>.",
+        )
+        if saved:
+            return redirect(url_for("events.guests", event_id=event_id))
+    response = _guests_page(access, form)
+    response.status_code = 400
+    return response
+
+
+def _guest_fields(form: GuestForm) -> dict[str, Any]:
+    return {
+        "name": form.name.data or "",
+        "email": form.email.data or "",
+        "rsvp_status": form.rsvp_status.data,
+    }
+
+
+def _guests_page(access: EventAccess, form: GuestForm) -> Response:
+    event = access.event
+    query = request.args.get("q", "").strip()[:200]
+    rsvp = request.args.get("rsvp", "")
+    if rsvp not in RsvpStatus._value2member_map_ and rsvp != "unsubscribed":
+        rsvp = ""
+    page_number, _ = page_args(GUESTS_PER_PAGE)
+    page = paginate(svc.search_guests(event.id, query, rsvp), page_number, GUESTS_PER_PAGE)
+    return render_page_or_fragment(
+        "events/guests.html",
+        "events/_guest_table.html",
+        guest_page=page,
+        q=query,
+        rsvp=rsvp,
+        counts=svc.guest_counts(db.session, event.id),
+        statuses=list(RsvpStatus),
+        form=form,
+        active="guests",
+        **access.context(),
+    )
+
+
+@bp.route("/events/<int:event_id>/guests/<int:guest_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_guest(event_id: int, guest_id: int):
+    event = event_for(event_id, Role.EDITOR).event
+    guest = _guest_or_404(event, guest_id)
+    form = GuestForm(
+        data={"name": guest.name, "email": guest.email, "rsvp_status": guest.rsvp_status.value}
+    )
+    if form.validate_on_submit():
+        saved = save(
+            form,
+            lambda: svc.update_guest(db.session, guest, **_guest_fields(form)),
+            done=lambda saved_guest: f"Saved {saved_guest.name}.",
+        )
+        if saved:
+            return redirect(url_for("events.guests", event_id=event_id))
+    status = 400 if form.errors or form.form_errors else 200
+    html = render_template(
+        "events/guest_form.html", event=event, guest=guest, form=form, active="guests"
+    )
+    return html, status
+
+
+@bp.post("/events/<int:event_id>/guests/<int:guest_id>/remove")
+@login_required
+def remove_guest(event_id: int, guest_id: int):
+    event = event_for(event_id, Role.EDITOR).event
+    guest = _guest_or_404(event, guest_id)
+    name = guest.name
+    svc.remove_guest(db.session, guest)
+    db.session.commit()
+    flash(f"Removed {name} from the guest list.", "success")
+    return redirect(url_for("events.guests", event_id=event_id))
+
+
+def _guest_or_404(event: Event, guest_id: int) -> Guest:
+    guest = svc.get_guest(db.session, event, guest_id)
+    if guest is None:
+        abort(404, "No such guest on this event.")
+    return guest
+
+
+# --- CSV import ------------------------------------------------------------------------
+
+
+def _pending() -> csv_import.PendingImports:
+    return csv_import.PendingImports(Path(current_app.instance_path) / "imports")
+
+
+@bp.route("/events/<int:event_id>/guests/import", methods=["GET", "POST"])
+@login_required
+def import_guests(event_id: int):
+    """Step 1: upload a CSV and see what would be created, updated and rejected."""
+    event = event_for(event_id, Role.EDITOR).event
+    limit = csv_import.MAX_UPLOAD_BYTES + UPLOAD_OVERHEAD_BYTES
+    try:
+        if (request.content_length or 0) > limit:
+            raise RequestEntityTooLarge()
+        request.max_content_length = limit  # also stops a body that lies about its length
+        form = ImportUploadForm()
+        submitted = form.validate_on_submit()
+    except RequestEntityTooLarge:
+        form = ImportUploadForm(formdata=None)
+        form.file.errors = [
+            f"The file is larger than {csv_import.MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+        ]
+        return _import_page(event, form, 413)
+    if not submitted:
+        return _import_page(event, form, 400 if request.method == "POST" else 200)
+    upload = form.file.data
+    try:
+        text = csv_import.decode_upload(upload.read())
+        plan = csv_import.plan_import(db.session, event, csv_import.parse_csv(text))
+    except ValidationError as error:
+        apply_errors(form, error)
+        return _import_page(event, form, 400)
+    token = _pending().save(event.id, text)
+    return render_template(
+        "events/import_preview.html",
+        event=event,
+        plan=plan,
+        filename=upload.filename or "upload.csv",
+        confirm=ImportConfirmForm(formdata=None, token=token),
+        active="guests",
+    )
+
+
+@bp.post("/events/<int:event_id>/guests/import/confirm")
+@login_required
+def confirm_import(event_id: int):
+    """Step 2: import the rows of the stored upload, re-planned against today's list."""
+    event = event_for(event_id, Role.EDITOR).event
+    form = ImportConfirmForm()
+    token = (form.token.data or "") if form.validate() else ""
+    text = _pending().load(event.id, token) if token else None
+    if text is None:
+        upload = ImportUploadForm(formdata=None)
+        upload.form_errors.append(
+            "This preview has expired or was already imported; upload the file again."
+        )
+        return _import_page(event, upload, 400)
+    upload = ImportUploadForm(formdata=None)
+    saved = save(
+        upload,  # the preview accepted this text; only a rule changed since would refuse it
+        lambda: csv_import.import_csv(db.session, event, text, now())[1],
+        done=lambda counts: (
+            f"Import done: {counts['created']} created, {counts['updated']} updated, "
+            f"{counts['unchanged']} unchanged, {counts['rejected']} rejected."
+        ),
+    )
+    if not saved:
+        return _import_page(event, upload, 400)
+    _pending().discard(event.id, token)
+    return redirect(url_for("events.guests", event_id=event.id))
+
+
+def _import_page(event: Event, form: ImportUploadForm, status: int) -> tuple[str, int]:
+    html = render_template(
+        "events/import.html",
+        event=event,
+        form=form,
+        max_mb=csv_import.MAX_UPLOAD_BYTES // (1024 * 1024),
+        active="guests",
+    )
+    return html, status
