@@ -1,5 +1,6 @@
 """Every model, imported in one place so Alembic and the drift test see the whole schema."""
 
+from dashboard.audit.models import AuditEntry
 from dashboard.auth.models import ApiToken, User
 from dashboard.dispatch.models import Batch, BatchEntry, Delivery, SchedulerPoll
 from dashboard.events.models import Collaborator, Event, Guest
@@ -7,6 +8,7 @@ from dashboard.messages.models import Message
 
 __all__ = [
     "ApiToken",
+    "AuditEntry",
     "Batch",
     "BatchEntry",
     "Collaborator",
