@@ -1,4 +1,5 @@
-"""The batch-log tests run the real dispatcher against a real SMTP server."""
+"""The admin views read batches the real dispatcher sent through a real SMTP server; the
+stats endpoint is on."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from dashboard.dispatch.models import Batch, Delivery
 from dashboard.events.models import Role
 from dashboard.extensions import db
-from tests.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
+from tests.api.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
 
 PAGES = [
     "/events/{event}/messages/{message}",

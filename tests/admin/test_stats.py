@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from dashboard.dispatch.models import BatchStatus, Delivery, SchedulerPoll
 from dashboard.extensions import db
 from dashboard.messages.models import MessageStatus
-from tests.logs.conftest import STATS_TOKEN
-from tests.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
+from tests.admin.conftest import STATS_TOKEN
+from tests.api.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
 
 AUTH = {"Authorization": f"Bearer {STATS_TOKEN}"}
 

@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger
 from dashboard.extensions import db
-from tests.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
+from tests.api.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
+from tests.helpers import smtp_env
+
+
+@pytest.fixture
+def app_env(app_env, smtp_server):
+    """The batches are the real dispatcher's, sent through a real SMTP server on loopback."""
+    return {**app_env, **smtp_env(smtp_server)}
 
 
 def test_batches_of_a_message(client, owner, bearer, sent_with_failures):

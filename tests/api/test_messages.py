@@ -1,6 +1,6 @@
 """The JSON API for events, guests and messages: shapes, rules, roles, auth and CSRF.
 
-Every answer is checked against /api/openapi.json (tests/openapi_check.py)."""
+Every answer is checked against /api/openapi.json (tests/api/openapi_check.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from dashboard.dispatch.models import Batch, Delivery, DeliveryStatus
 from dashboard.events.models import Guest
 from dashboard.extensions import db
 from dashboard.messages.models import Message, MessageKind, MessageStatus
+from tests.api.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
 from tests.helpers import login_session, set_status
-from tests.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
 
 
 def api(event, tail: str = "") -> str:
