@@ -1,4 +1,7 @@
-"""Fixtures in the spirit of flaskr: app, client, runner, auth, plus factories and a real SMTP server."""
+"""Fixtures in the spirit of flaskr: app, client, runner, auth, plus factories and a real SMTP server.
+
+The factories every folder uses live here once (users, events and roles on them, guests,
+messages, batches, API tokens, a dispatched message); plain helpers are in tests/helpers.py."""
 
 from __future__ import annotations
 
@@ -6,22 +9,28 @@ import os
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from dashboard import create_app
 from dashboard.auth.models import User
-from dashboard.auth.services import create_user
-from dashboard.events.models import Event, Guest, RsvpStatus
+from dashboard.auth.services import create_token, create_user
+from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger
+from dashboard.dispatch.poll import Dispatcher
+from dashboard.dispatch.scheduler import build_dispatcher
+from dashboard.events.models import Collaborator, Event, Guest, Role, RsvpStatus
 from dashboard.events.services import create_event
 from dashboard.extensions import db
+from dashboard.messages.models import Audience, Message, MessageStatus
 from tests.pg import PostgresCluster, find_bin_dir
 from tests.smtp_server import SMTPServer
 
@@ -281,3 +290,161 @@ def smtp_server() -> Iterator[SMTPServer]:
     server = SMTPServer().start()
     yield server
     server.stop()
+
+
+# --- an event and the people on it --------------------------------------------------------
+
+
+@pytest.fixture
+def event(make_event) -> Event:
+    """Thirty days ahead in Berlin, so it has all four auto-reminders."""
+    return make_event()
+
+
+@pytest.fixture
+def add_collaborator(app: Flask) -> Callable[[Event, User, Role], None]:
+    """``add_collaborator(event, user, role)`` gives ``user`` that role on ``event``."""
+
+    def factory(event: Event, user: User, role: Role) -> None:
+        db.session.add(Collaborator(event_id=event.id, user_id=user.id, role=role))
+        db.session.commit()
+
+    return factory
+
+
+@pytest.fixture
+def viewer(make_user, event: Event, add_collaborator) -> User:
+    user = make_user("viewer@example.com")
+    add_collaborator(event, user, Role.VIEWER)
+    return user
+
+
+@pytest.fixture
+def editor(make_user, event: Event, add_collaborator) -> User:
+    user = make_user("editor@example.com")
+    add_collaborator(event, user, Role.EDITOR)
+    return user
+
+
+@pytest.fixture
+def stranger(make_user) -> User:
+    """A host with no role on ``event``: every event of ``owner`` is invisible to them."""
+    return make_user("stranger@example.com")
+
+
+@pytest.fixture
+def bearer(app: Flask) -> Callable[[User], dict[str, str]]:
+    """``bearer(user)`` -> headers carrying a fresh API token of ``user``."""
+
+    def factory(user: User) -> dict[str, str]:
+        raw = create_token(db.session, user, "tests")
+        db.session.commit()
+        return {"Authorization": f"Bearer {raw}"}
+
+    return factory
+
+
+@dataclass
+class GuestMix:
+    attending: int = 3
+    pending: int = 2
+    declined: int = 1
+    maybe: int = 4
+    unsubscribed_attending: int = 1
+
+
+@pytest.fixture
+def guest_mix(event: Event, make_guests) -> GuestMix:
+    """3 attending, 2 pending, 1 declined, 4 maybe, plus 1 unsubscribed attending guest."""
+    mix = GuestMix()
+    make_guests(event, mix.attending, RsvpStatus.ATTENDING, prefix="att")
+    make_guests(event, mix.pending, RsvpStatus.PENDING, prefix="pen")
+    make_guests(event, mix.declined, RsvpStatus.DECLINED, prefix="dec")
+    make_guests(event, mix.maybe, RsvpStatus.MAYBE, prefix="may")
+    make_guests(
+        event, mix.unsubscribed_attending, RsvpStatus.ATTENDING, prefix="uns", unsubscribed=True
+    )
+    return mix
+
+
+# --- messages, batches and the dispatcher ----------------------------------------------------
+
+SUBJECT = "Hello {{guest_name}}"
+BODY = "Dear {{guest_name}},\nsee you at {{event_name}}.\n{{unsubscribe_link}}"
+
+
+@pytest.fixture
+def make_message(app: Flask, owner: User, now: datetime):
+    """``make_message(event)`` inserts a message as the dispatcher finds it: scheduled and due
+    a second ago (``due=False``: due tomorrow). ``status`` puts it in any other state (a
+    draft has no send time), ``send_at`` gives the send time itself."""
+
+    def factory(
+        event: Event,
+        *,
+        audience: Audience = Audience.EVERYONE,
+        subject: str = SUBJECT,
+        body: str = BODY,
+        status: MessageStatus = MessageStatus.SCHEDULED,
+        due: bool = True,
+        send_at: datetime | None = None,
+    ) -> Message:
+        if send_at is None and status is not MessageStatus.DRAFT:
+            send_at = now - timedelta(seconds=1) if due else now + timedelta(days=1)
+        message = Message(
+            event_id=event.id,
+            audience=audience,
+            subject=subject,
+            body=body,
+            status=status,
+            send_at=send_at,
+            created_by_id=owner.id,
+        )
+        db.session.add(message)
+        db.session.commit()
+        return message
+
+    return factory
+
+
+@pytest.fixture
+def make_batch(app: Flask, now: datetime):
+    """A hand-made batch (e.g. one that is running right now)."""
+
+    def factory(message: Message, **fields: Any) -> Batch:
+        values: dict[str, Any] = {
+            "message_id": message.id,
+            "trigger": BatchTrigger.SCHEDULE,
+            "initiated_label": "scheduler",
+            "status": BatchStatus.RUNNING,
+            "started_at": now,
+            "heartbeat_at": now,
+        }
+        values.update(fields)
+        batch = Batch(**values)
+        db.session.add(batch)
+        db.session.commit()
+        return batch
+
+    return factory
+
+
+@pytest.fixture
+def dispatcher(app: Flask) -> Dispatcher:
+    return build_dispatcher(app, db.session, worker="test-dispatcher")
+
+
+@pytest.fixture
+def sent_with_failures(dispatcher, make_event, make_guests, make_message, smtp_server):
+    """A message dispatched for real: 4 guests got it, 2 were refused with a 550. Needs an
+    ``app_env`` that sends through ``smtp_server`` (``tests.helpers.smtp_env``)."""
+    event = make_event()
+    make_guests(event, 4)
+    make_guests(event, 2, prefix="bad")
+    smtp_server.handler.rules = {"bad": "550 5.1.1 No such user here"}
+    message = make_message(event)
+    dispatcher.poll()
+    db.session.refresh(message)
+    assert message.status is MessageStatus.SENT_WITH_FAILURES
+    [batch] = db.session.scalars(sa.select(Batch).where(Batch.message_id == message.id)).all()
+    return event, message, batch

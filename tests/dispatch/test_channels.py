@@ -21,7 +21,7 @@ from dashboard.messages.audience import count_recipients
 from dashboard.messages.models import Audience, MessageStatus
 from dashboard.messages.rendering import RenderedMessage
 from dashboard.messages.services import create_message
-from tests.dispatch.conftest import batches_of, entries_of
+from tests.helpers import batches_of, entries_of
 
 SENT: list[Payload] = []
 GROUPS: list[int] = []

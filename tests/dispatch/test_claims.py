@@ -26,7 +26,7 @@ from dashboard.dispatch.models import (
 )
 from dashboard.extensions import db
 from dashboard.messages.models import Message, MessageStatus
-from tests.dispatch.conftest import batches_of
+from tests.helpers import batches_of
 
 LEASE = timedelta(seconds=60)
 PENDING = Delivery.status == DeliveryStatus.PENDING

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from dashboard.dispatch.models import Batch, BatchEntry, BatchTrigger, DeliveryStatus
 from dashboard.extensions import db
 from dashboard.messages.models import MessageStatus
-from tests.dispatch.conftest import batches_of, deliveries_of
+from tests.helpers import batches_of, deliveries_of
 
 
 def test_run_due_sends_and_reports(runner, make_event, make_guests, make_message, smtp_server):

@@ -15,7 +15,7 @@ from dashboard.errors import Conflict
 from dashboard.events.models import RsvpStatus
 from dashboard.extensions import db
 from dashboard.messages.models import Audience, MessageStatus
-from tests.dispatch.conftest import batches_of, deliveries_of, entries_of
+from tests.helpers import batches_of, deliveries_of, entries_of
 
 
 def refresh(*objs):

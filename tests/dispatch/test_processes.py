@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger, Delivery, DeliveryStatus
 from dashboard.extensions import db
 from dashboard.messages.models import MessageStatus
-from tests.dispatch.conftest import batches_of
+from tests.helpers import batches_of
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

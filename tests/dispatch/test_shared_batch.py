@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from dashboard.dispatch.models import Batch, BatchEntry, BatchStatus, Delivery, DeliveryStatus
 from dashboard.extensions import db
 from dashboard.messages.models import MessageStatus
-from tests.dispatch.conftest import batches_of
 from tests.dispatch.test_processes import dispatcher_process
+from tests.helpers import batches_of
 
 pytestmark = pytest.mark.slow
 

@@ -1,53 +1,13 @@
-"""Fixtures for the events pages: collaborators in each role, CSV uploads, an HTML helper."""
+"""Helpers for the events pages: CSV uploads and reading a hidden form field."""
 
 from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable
 
-import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
-from dashboard.auth.models import User
-from dashboard.events.models import Event, Role
-from dashboard.events.services import add_collaborator
-from dashboard.extensions import db
-
-
-@pytest.fixture
-def event(make_event) -> Event:
-    return make_event()
-
-
-@pytest.fixture
-def add_role(app: Flask) -> Callable[[Event, User, Role], None]:
-    def factory(event: Event, user: User, role: Role) -> None:
-        add_collaborator(db.session, event, user.email, role)
-        db.session.commit()
-
-    return factory
-
-
-@pytest.fixture
-def viewer(make_user, event: Event, add_role) -> User:
-    user = make_user("viewer@example.com")
-    add_role(event, user, Role.VIEWER)
-    return user
-
-
-@pytest.fixture
-def editor(make_user, event: Event, add_role) -> User:
-    user = make_user("editor@example.com")
-    add_role(event, user, Role.EDITOR)
-    return user
-
-
-@pytest.fixture
-def stranger(make_user) -> User:
-    """A host with no role on ``event``."""
-    return make_user("stranger@example.com")
+from dashboard.events.models import Event
 
 
 def csv_upload(text: str | bytes, filename: str = "guests.csv") -> dict[str, object]:

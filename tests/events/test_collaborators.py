@@ -93,9 +93,11 @@ def test_the_last_owner_cannot_be_removed_or_demoted(client, auth, event):
     assert roles(event) == {"owner@example.com": "owner"}
 
 
-def test_an_owner_may_leave_when_another_owner_remains(client, auth, event, make_user, add_role):
+def test_an_owner_may_leave_when_another_owner_remains(
+    client, auth, event, make_user, add_collaborator
+):
     co_owner = make_user("co@example.com")
-    add_role(event, co_owner, Role.OWNER)
+    add_collaborator(event, co_owner, Role.OWNER)
     auth.login()
     response = client.post(
         f"/events/{event.id}/collaborators/{collaborator_id(event, 'owner@example.com')}/remove"
@@ -105,8 +107,10 @@ def test_an_owner_may_leave_when_another_owner_remains(client, auth, event, make
     assert roles(event) == {"co@example.com": "owner"}
 
 
-def test_an_owner_who_steps_down_lands_on_the_overview(client, auth, event, make_user, add_role):
-    add_role(event, make_user("co@example.com"), Role.OWNER)
+def test_an_owner_who_steps_down_lands_on_the_overview(
+    client, auth, event, make_user, add_collaborator
+):
+    add_collaborator(event, make_user("co@example.com"), Role.OWNER)
     auth.login()
     response = client.post(
         f"/events/{event.id}/collaborators/{collaborator_id(event, 'owner@example.com')}/role",

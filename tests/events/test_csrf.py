@@ -9,17 +9,12 @@ import sqlalchemy as sa
 
 from dashboard.events.models import Guest
 from dashboard.extensions import db
+from tests.helpers import login_session
 
 
 @pytest.fixture
 def app_overrides():
     return {}
-
-
-def sign_in(client, user) -> None:
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
-        session["_fresh"] = True
 
 
 def token_from(html: str) -> str:
@@ -46,7 +41,7 @@ def test_csrf_is_on(app):
     ],
 )
 def test_post_without_token_is_refused(client, event, owner, url):
-    sign_in(client, owner)
+    login_session(client, owner)
     response = client.post(url.format(event=event.id), data={"name": "X", "email": "x@example.org"})
     assert response.status_code == 400
     assert "CSRF" in response.get_data(as_text=True)
@@ -54,7 +49,7 @@ def test_post_without_token_is_refused(client, event, owner, url):
 
 
 def test_post_with_the_form_token_or_htmx_header_works(client, event, owner):
-    sign_in(client, owner)
+    login_session(client, owner)
     url = f"/events/{event.id}/guests"
     token = token_from(client.get(url).get_data(as_text=True))
     ok = client.post(url, data={"csrf_token": token, "name": "A", "email": "a@example.org"})

@@ -13,7 +13,7 @@ from dashboard.dispatch.models import Delivery, DeliveryStatus
 from dashboard.events.models import Guest
 from dashboard.extensions import db
 from dashboard.messages.models import Message, MessageKind, MessageStatus
-from tests.messages.conftest import set_status
+from tests.helpers import set_status
 
 
 def url(event, tail: str = "") -> str:
@@ -96,7 +96,7 @@ def test_reminders_show_friendly_labels_never_slugs(client, auth, event, owner):
 def test_rows_show_send_time_in_the_event_zone(client, auth, event, owner, make_message, now):
     auth.login(owner)
     when = datetime(2031, 7, 1, 16, 30, tzinfo=UTC)  # 18:30 in Berlin (CEST)
-    make_message(event, subject="Summer note", mode="schedule", send_at=when)
+    make_message(event, subject="Summer note", send_at=when)
     text = client.get(url(event)).get_data(as_text=True)
     assert "Tue 01 Jul 2031, 18:30 CEST" in text
 
@@ -105,8 +105,8 @@ def test_tabs_hold_the_right_statuses_newest_first_with_counts(
     client, auth, event, owner, make_message
 ):
     auth.login(owner)
-    make_message(event, subject="First draft")
-    make_message(event, subject="Second draft")
+    make_message(event, subject="First draft", status=MessageStatus.DRAFT)
+    make_message(event, subject="Second draft", status=MessageStatus.DRAFT)
     make_message(event, subject="Gone", status=MessageStatus.CANCELLED)
     for status in (
         MessageStatus.SENDING,
@@ -155,7 +155,7 @@ def test_sent_rows_show_delivery_figures(client, auth, event, owner, make_messag
 def test_lists_are_paginated(client, auth, event, owner, make_message, htmx):
     auth.login(owner)
     for i in range(21):
-        make_message(event, subject=f"Note {i:02d}")
+        make_message(event, subject=f"Note {i:02d}", status=MessageStatus.DRAFT)
     first = client.get(url(event)).get_data(as_text=True)
     assert "Page 1 of 2" in first and "Note 20" in first and "Note 00" not in first
     second = client.get(url(event, "?page=2"), headers=htmx).get_data(as_text=True)
@@ -341,7 +341,7 @@ def test_htmx_actions_refresh_the_list_and_trigger_the_counts(
     client, auth, event, owner, make_message, htmx
 ):
     auth.login(owner)
-    message = make_message(event, subject="To cancel")
+    message = make_message(event, subject="To cancel", status=MessageStatus.DRAFT)
     response = client.post(
         url(event, f"/{message.id}/cancel"), data={"tab": "scheduled", "page": "1"}, headers=htmx
     )
@@ -358,7 +358,7 @@ def test_second_tab_after_the_scheduler_claimed_it_gets_a_clear_409(
     client, auth, event, owner, make_message, htmx, now
 ):
     auth.login(owner)
-    message = make_message(event, mode="schedule", send_at=now + timedelta(hours=1))
+    message = make_message(event, send_at=now + timedelta(hours=1))
     client.get(url(event))  # the page that still shows Send now / Cancel
     set_status(message, MessageStatus.SENDING)
     for action in ("cancel", "send-now"):
@@ -493,7 +493,7 @@ def test_hostile_text_is_escaped_in_pages_and_preview(
 def test_viewer_sees_everything_but_no_actions(
     client, auth, event, viewer, make_message, guest_mix
 ):
-    make_message(event, subject="Visible draft")
+    make_message(event, subject="Visible draft", status=MessageStatus.DRAFT)
     auth.login(viewer)
     response = client.get(url(event))
     text = response.get_data(as_text=True)
@@ -515,7 +515,7 @@ def test_viewer_sees_everything_but_no_actions(
 
 
 def test_viewer_mutations_are_forbidden(client, auth, event, viewer, make_message):
-    message = make_message(event)
+    message = make_message(event, status=MessageStatus.DRAFT)
     auth.login(viewer)
     assert client.post(url(event), data=compose()).status_code == 403
     assert client.get(url(event, f"/{message.id}/edit")).status_code == 403
@@ -527,7 +527,7 @@ def test_viewer_mutations_are_forbidden(client, auth, event, viewer, make_messag
 
 
 def test_editor_can_act(client, auth, event, editor, make_message):
-    message = make_message(event)
+    message = make_message(event, status=MessageStatus.DRAFT)
     auth.login(editor)
     assert ">Send now</button>" in client.get(url(event)).get_data(as_text=True)
     assert client.post(url(event, f"/{message.id}/cancel")).status_code == 303
@@ -550,7 +550,7 @@ def test_other_hosts_get_404(client, auth, event, stranger, method, tail):
 
 
 def test_other_hosts_get_404_for_messages_too(client, auth, event, stranger, make_message):
-    message = make_message(event)
+    message = make_message(event, status=MessageStatus.DRAFT)
     auth.login(stranger)
     for action in ("edit", "send-now", "cancel"):
         assert client.post(url(event, f"/{message.id}/{action}")).status_code == 404
@@ -558,7 +558,7 @@ def test_other_hosts_get_404_for_messages_too(client, auth, event, stranger, mak
 
 def test_a_message_of_another_event_is_404(client, auth, event, owner, make_event, make_message):
     other = make_event("Other party")
-    message = make_message(other)
+    message = make_message(other, status=MessageStatus.DRAFT)
     auth.login(owner)
     for action in ("edit", "send-now", "cancel"):
         assert client.post(url(event, f"/{message.id}/{action}")).status_code == 404

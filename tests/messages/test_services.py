@@ -12,7 +12,7 @@ from dashboard.errors import ValidationError
 from dashboard.extensions import db
 from dashboard.messages import services as svc
 from dashboard.messages.models import IllegalTransition, Message, MessageKind, MessageStatus
-from tests.messages.conftest import set_status
+from tests.helpers import set_status
 
 
 def _create(event, owner, now, **overrides):
@@ -166,7 +166,7 @@ def test_only_draft_and_scheduled_can_change(event, owner, now, status, make_mes
 
 def test_edit_refused_when_the_scheduler_claimed_it_meanwhile(event, owner, now, make_message):
     """The page was loaded while scheduled; the claim commits before the edit is written."""
-    message = make_message(event, mode="schedule", send_at=now + timedelta(hours=1))
+    message = make_message(event, send_at=now + timedelta(hours=1))
     assert message.status is MessageStatus.SCHEDULED  # what the stale page/session saw
     set_status(message, MessageStatus.SENDING)  # another process, committed
     with pytest.raises(IllegalTransition) as caught:
@@ -178,7 +178,7 @@ def test_edit_refused_when_the_scheduler_claimed_it_meanwhile(event, owner, now,
 
 
 def test_cancel_refused_when_the_scheduler_claimed_it_meanwhile(event, owner, now, make_message):
-    message = make_message(event, mode="schedule", send_at=now + timedelta(hours=1))
+    message = make_message(event, send_at=now + timedelta(hours=1))
     set_status(message, MessageStatus.SENDING)
     with pytest.raises(IllegalTransition, match="can no longer be cancelled"):
         svc.cancel_message(db.session, message, now=now)
@@ -187,7 +187,7 @@ def test_cancel_refused_when_the_scheduler_claimed_it_meanwhile(event, owner, no
 
 
 def test_cancel_and_tab_counts(event, owner, now, make_message):
-    message = make_message(event)
+    message = make_message(event, status=MessageStatus.DRAFT)
     svc.cancel_message(db.session, message, now=now)
     db.session.commit()
     assert message.status is MessageStatus.CANCELLED
@@ -197,7 +197,7 @@ def test_cancel_and_tab_counts(event, owner, now, make_message):
 
 def test_message_of_another_event_is_not_found(event, make_event, make_message):
     other = make_event("Other")
-    message = make_message(other)
+    message = make_message(other, status=MessageStatus.DRAFT)
     assert svc.get_message_of(db.session, event, message.id) is None
     assert svc.get_message_of(db.session, other, message.id) is message
 

@@ -14,9 +14,9 @@ from dashboard.dispatch.queries import EntryFilter, batch_entries
 from dashboard.events.models import Guest
 from dashboard.extensions import db
 from dashboard.messages.models import MessageStatus
+from tests.helpers import HX
 
 N = 20_000
-HX = {"HX-Request": "true"}
 pytestmark = pytest.mark.slow
 
 

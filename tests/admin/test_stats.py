@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from dashboard.dispatch.models import BatchStatus, Delivery, SchedulerPoll
 from dashboard.extensions import db
 from dashboard.messages.models import MessageStatus
-from tests.logs.conftest import STATS_TOKEN, bearer
-from tests.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
+from tests.admin.conftest import STATS_TOKEN
+from tests.api.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
 
 AUTH = {"Authorization": f"Bearer {STATS_TOKEN}"}
 
@@ -40,7 +40,7 @@ def seeded(app, dispatcher, make_event, make_guests, make_message, make_batch, s
     old.updated_at = now - timedelta(days=2)
     db.session.commit()
 
-    make_message(event, status=MessageStatus.DRAFT, due=False)
+    make_message(event, status=MessageStatus.DRAFT)
     stuck = make_message(event, status=MessageStatus.SENDING)
     make_batch(stuck, started_at=now - timedelta(hours=1), heartbeat_at=now - timedelta(minutes=10))
     alive = make_message(event, status=MessageStatus.SENDING)
@@ -112,7 +112,7 @@ def test_stats_needs_the_bearer_token(client, headers, query):
     assert "STATS_TOKEN" in response.json["error"]
 
 
-def test_a_user_api_token_is_not_the_stats_token(client, owner):
+def test_a_user_api_token_is_not_the_stats_token(client, owner, bearer):
     assert client.get("/api/stats", headers=bearer(owner)).status_code == 401
 
 

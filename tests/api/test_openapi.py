@@ -13,7 +13,7 @@ from werkzeug.test import TestResponse
 from dashboard.dispatch.models import BatchStatus, BatchTrigger, ErrorKind, Outcome
 from dashboard.events.models import RsvpStatus
 from dashboard.messages.models import Audience, MessageKind, MessageStatus
-from tests.openapi_check import (
+from tests.api.openapi_check import (
     answers_match_the_document,  # noqa: F401 (autouse)
     api_document,
     problems,

@@ -3,15 +3,22 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger
 from dashboard.extensions import db
-from tests.logs.conftest import bearer
-from tests.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
+from tests.api.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
+from tests.helpers import smtp_env
 
 
-def test_batches_of_a_message(client, owner, sent_with_failures):
+@pytest.fixture
+def app_env(app_env, smtp_server):
+    """The batches are the real dispatcher's, sent through a real SMTP server on loopback."""
+    return {**app_env, **smtp_env(smtp_server)}
+
+
+def test_batches_of_a_message(client, owner, bearer, sent_with_failures):
     event, message, batch = sent_with_failures
     response = client.get(
         f"/api/events/{event.id}/messages/{message.id}/batches", headers=bearer(owner)
@@ -33,7 +40,7 @@ def test_batches_of_a_message(client, owner, sent_with_failures):
     assert item["error"] is None
 
 
-def test_one_batch_and_its_entries(client, owner, sent_with_failures):
+def test_one_batch_and_its_entries(client, owner, bearer, sent_with_failures):
     event, message, batch = sent_with_failures
     headers = bearer(owner)
     one = client.get(f"/api/batches/{batch.id}", headers=headers).json
@@ -65,7 +72,7 @@ def test_one_batch_and_its_entries(client, owner, sent_with_failures):
     assert [item["email"] for item in searched["items"]] == ["guest2@example.org"]
 
 
-def test_bad_status_filter_is_400_json(client, owner, sent_with_failures):
+def test_bad_status_filter_is_400_json(client, owner, bearer, sent_with_failures):
     _, _, batch = sent_with_failures
     response = client.get(
         f"/api/batches/{batch.id}/entries", query_string={"status": "nope"}, headers=bearer(owner)
@@ -80,7 +87,9 @@ def test_session_works_too(client, auth, sent_with_failures):
     assert client.get(f"/api/batches/{batch.id}").status_code == 200
 
 
-def test_retry_failed_queues_a_batch_then_409(client, owner, sent_with_failures, dispatcher):
+def test_retry_failed_queues_a_batch_then_409(
+    client, owner, bearer, sent_with_failures, dispatcher
+):
     event, message, _ = sent_with_failures
     url = f"/api/events/{event.id}/messages/{message.id}/retry-failed"
     headers = bearer(owner)
@@ -106,7 +115,7 @@ def test_retry_failed_queues_a_batch_then_409(client, owner, sent_with_failures,
 
 
 def test_retry_failed_with_nothing_failed_is_409(
-    client, owner, make_event, make_guests, make_message, dispatcher
+    client, owner, bearer, make_event, make_guests, make_message, dispatcher
 ):
     event = make_event()
     make_guests(event, 2)

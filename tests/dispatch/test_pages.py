@@ -17,8 +17,7 @@ from dashboard.dispatch.models import (
 )
 from dashboard.extensions import db
 from dashboard.messages.models import MessageStatus
-
-HX = {"HX-Request": "true"}
+from tests.helpers import HX
 
 
 def urls(event, message=None, batch=None):

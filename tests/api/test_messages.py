@@ -1,6 +1,6 @@
 """The JSON API for events, guests and messages: shapes, rules, roles, auth and CSRF.
 
-Every answer is checked against /api/openapi.json (tests/openapi_check.py)."""
+Every answer is checked against /api/openapi.json (tests/api/openapi_check.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from dashboard.dispatch.models import Batch, Delivery, DeliveryStatus
 from dashboard.events.models import Guest
 from dashboard.extensions import db
 from dashboard.messages.models import Message, MessageKind, MessageStatus
-from tests.messages.conftest import login_session, set_status
-from tests.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
+from tests.api.openapi_check import answers_match_the_document  # noqa: F401 (autouse)
+from tests.helpers import login_session, set_status
 
 
 def api(event, tail: str = "") -> str:
@@ -101,7 +101,7 @@ def test_create_scheduled_and_send_now_directly(client, auth, event, owner, now)
 
 
 def test_delete_cancels_a_draft(client, auth, event, owner, make_message):
-    message = make_message(event)
+    message = make_message(event, status=MessageStatus.DRAFT)
     auth.login(owner)
     response = client.delete(api(event, f"/{message.id}"))
     assert response.status_code == 200 and response.get_json()["status"] == "cancelled"
@@ -109,7 +109,7 @@ def test_delete_cancels_a_draft(client, auth, event, owner, make_message):
 
 
 def test_edit_after_the_scheduler_claimed_it_is_409(client, auth, event, owner, make_message, now):
-    message = make_message(event, mode="schedule", send_at=now + timedelta(minutes=5))
+    message = make_message(event, send_at=now + timedelta(minutes=5))
     auth.login(owner)
     set_status(message, MessageStatus.SENDING)
     response = client.patch(api(event, f"/{message.id}"), json={"subject": "changed"})
@@ -122,7 +122,7 @@ def test_list_is_paginated_newest_first_with_a_status_filter(
 ):
     auth.login(owner)
     for i in range(3):
-        make_message(event, subject=f"Draft {i}")
+        make_message(event, subject=f"Draft {i}", status=MessageStatus.DRAFT)
     done = make_message(event, subject="Done", status=MessageStatus.SENT)
     guest = make_guests(event, 1)[0]
     db.session.add(
@@ -275,7 +275,7 @@ def test_scheduling_in_the_past_is_refused(client, auth, event, owner, now):
 def test_malformed_json_is_400_not_500(
     client, auth, event, owner, make_message, data, content_type
 ):
-    message = make_message(event)
+    message = make_message(event, status=MessageStatus.DRAFT)
     auth.login(owner)
     for method, path in (
         ("post", api(event)),
@@ -420,7 +420,7 @@ def test_bulk_guests_needs_a_list(client, auth, event, owner, payload):
 
 
 def test_viewer_reads_but_cannot_change(client, auth, event, viewer, make_message):
-    message = make_message(event)
+    message = make_message(event, status=MessageStatus.DRAFT)
     auth.login(viewer)
     assert client.get(f"/api/events/{event.id}").status_code == 200
     assert client.get(api(event)).status_code == 200
@@ -442,7 +442,7 @@ def test_viewer_reads_but_cannot_change(client, auth, event, viewer, make_messag
 
 
 def test_editor_can_change(client, auth, event, editor, make_message):
-    message = make_message(event)
+    message = make_message(event, status=MessageStatus.DRAFT)
     auth.login(editor)
     assert (
         client.patch(api(event, f"/{message.id}"), json={"subject": "By the editor"}).status_code
@@ -452,7 +452,7 @@ def test_editor_can_change(client, auth, event, editor, make_message):
 
 
 def test_other_hosts_get_404_everywhere(client, auth, event, stranger, make_message):
-    message = make_message(event)
+    message = make_message(event, status=MessageStatus.DRAFT)
     auth.login(stranger)
     for method, path in (
         ("get", f"/api/events/{event.id}"),
@@ -474,7 +474,7 @@ def test_other_hosts_get_404_everywhere(client, auth, event, stranger, make_mess
 
 def test_a_message_id_of_another_event_is_404(client, auth, event, owner, make_event, make_message):
     other = make_event("Other")
-    message = make_message(other)
+    message = make_message(other, status=MessageStatus.DRAFT)
     auth.login(owner)
     for method in ("get", "patch", "delete"):
         assert getattr(client, method)(api(event, f"/{message.id}"), json={}).status_code == 404

@@ -1,7 +1,16 @@
 """The Sent tab links each row to its log, and a sending row loads the live progress."""
 
+import pytest
+
 from dashboard.extensions import db
 from dashboard.messages.models import MessageStatus
+from tests.helpers import smtp_env
+
+
+@pytest.fixture
+def app_env(app_env, smtp_server):
+    """The rows are messages the real dispatcher sent through a real SMTP server on loopback."""
+    return {**app_env, **smtp_env(smtp_server)}
 
 
 def test_sent_row_links_to_message_detail(client, auth, owner, sent_with_failures):

@@ -11,8 +11,7 @@ from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger
 from dashboard.dispatch.transports import OUTBOX
 from dashboard.extensions import db
 from dashboard.messages.models import MessageStatus
-
-HX = {"HX-Request": "true"}
+from tests.helpers import HX
 
 
 @pytest.fixture
