@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
@@ -55,3 +58,40 @@ def deliveries_of(message: Message) -> list[Delivery]:
 
 def entries_of(batch: Batch) -> list[BatchEntry]:
     return list(db.session.scalars(sa.select(BatchEntry).where(BatchEntry.batch_id == batch.id)))
+
+
+@contextmanager
+def counted_statements() -> Iterator[list[str]]:
+    """Every SQL statement the app's engine runs inside the block."""
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, _params, _context, _executemany) -> None:
+        statements.append(statement)
+
+    engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def bulk_guests(
+    event_id: int, n: int, *, name: str = "Guest {i}", email: str = "g{i}@example.org"
+) -> None:
+    """``n`` guests in one INSERT (the factories add rows one by one; big tests need speed)."""
+    from dashboard.events.models import Guest
+
+    db.session.execute(
+        sa.insert(Guest),
+        [
+            {
+                "event_id": event_id,
+                "name": name.format(i=i),
+                "email": email.format(i=i),
+                "email_key": email.format(i=i),
+                "token": f"token-{event_id}-{i}",
+            }
+            for i in range(n)
+        ],
+    )

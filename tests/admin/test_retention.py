@@ -22,6 +22,7 @@ from dashboard.dispatch.scheduler import POLL_JOB, DispatchScheduler
 from dashboard.events.models import Guest
 from dashboard.extensions import db
 from dashboard.messages.models import MessageStatus
+from tests.helpers import bulk_guests
 
 
 def count(model) -> int:
@@ -163,19 +164,7 @@ def test_cleaning_100000_entries(app, make_event, make_message, make_batch, now)
     """Bulk: 10 old batches x 10,000 entries go; a recent batch's 10,000 entries stay."""
     event = make_event()
     n = 10_000
-    db.session.execute(
-        sa.insert(Guest),
-        [
-            {
-                "event_id": event.id,
-                "name": f"Guest {i}",
-                "email": f"g{i}@example.org",
-                "email_key": f"g{i}@example.org",
-                "token": f"token-{event.id}-{i}",
-            }
-            for i in range(n)
-        ],
-    )
+    bulk_guests(event.id, n)
     message = make_message(event, status=MessageStatus.SENT)
     db.session.execute(
         sa.insert(Delivery).from_select(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -14,42 +13,16 @@ from dashboard.dispatch.queries import EntryFilter, batch_entries
 from dashboard.events.models import Guest
 from dashboard.extensions import db
 from dashboard.messages.models import MessageStatus
-from tests.helpers import HX
+from tests.helpers import HX, bulk_guests, counted_statements
 
 N = 20_000
 pytestmark = pytest.mark.slow
 
 
-@contextmanager
-def statements():
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
-
-
 @pytest.fixture
 def big_batch(app, make_event, make_message, make_batch, now):
     event = make_event()
-    db.session.execute(
-        sa.insert(Guest),
-        [
-            {
-                "event_id": event.id,
-                "name": f"Guest {i:05d}",
-                "email": f"g{i:05d}@example.org",
-                "email_key": f"g{i:05d}@example.org",
-                "token": f"big-{i}",
-            }
-            for i in range(N)
-        ],
-    )
+    bulk_guests(event.id, N, name="Guest {i:05d}", email="g{i:05d}@example.org")
     message = make_message(event, status=MessageStatus.SENT_WITH_FAILURES)
     failed = sa.func.mod(Guest.id, 10) == 0  # every tenth guest failed
     db.session.execute(
@@ -95,7 +68,7 @@ def test_a_deep_page_is_a_handful_of_queries(client, auth, big_batch):
     event, batch = big_batch
     auth.login()
     url = f"/events/{event.id}/batches/{batch.id}"
-    with statements() as seen:
+    with counted_statements() as seen:
         response = client.get(url, query_string={"page": 380}, headers=HX)
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -103,7 +76,7 @@ def test_a_deep_page_is_a_handful_of_queries(client, auth, big_batch):
     assert "Page 380 of 400" in html
     assert len(seen) <= 6, seen  # user, event, role, batch, count, one page: never per row
 
-    with statements() as seen:
+    with counted_statements() as seen:
         failed = client.get(url, query_string={"outcome": "failed", "page": 40}, headers=HX)
     html = failed.get_data(as_text=True)
     assert html.count('<tr class="entry-failed"') == 50 and "Page 40 of 40" in html

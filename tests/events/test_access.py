@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
-import sqlalchemy as sa
 from werkzeug.exceptions import Forbidden, NotFound
 
 from dashboard.auth.models import User
 from dashboard.events.access import event_access
 from dashboard.events.models import Collaborator, Guest, Role
 from dashboard.extensions import db
+from tests.helpers import counted_statements
 
 # (method, url template, the weakest role that may use it)
 PROTECTED = [
@@ -131,22 +128,6 @@ def test_events_list_shows_only_my_events(client, auth, make_event, stranger):
     auth.login()
     page = client.get("/").get_data(as_text=True)
     assert "Mine" in page and "Theirs" not in page
-
-
-@contextmanager
-def counted_statements() -> Iterator[list[str]]:
-    """Every SQL statement the session's engine runs inside the block."""
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, _params, _context, _executemany) -> None:
-        statements.append(statement)
-
-    engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.mark.parametrize(

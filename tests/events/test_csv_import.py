@@ -13,6 +13,7 @@ from dashboard.events import csv_import
 from dashboard.events.models import Guest, RsvpStatus
 from dashboard.extensions import db
 from tests.events.conftest import hidden_value, upload_csv
+from tests.helpers import counted_statements
 
 
 def guests_of(event) -> dict[str, tuple[str, str]]:
@@ -156,18 +157,13 @@ def test_twenty_thousand_rows_import_in_bulk(app, event, make_guests, now):
 def test_plan_reads_the_database_once(app, event, make_guests, now):
     """No per-row queries: the plan is one SELECT whatever the size of the file."""
     make_guests(event, 50)
-    statements: list[str] = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    sa.event.listen(db.engine, "before_cursor_execute", listener)
-    try:
+    with counted_statements() as statements:
         rows = csv_import.parse_csv(
             "name,email\n" + "".join(f"G {i},guest{i}@example.org\n" for i in range(200))
         )
         plan = csv_import.plan_import(db.session, event, rows)
         statements.clear()
         csv_import.apply_import(db.session, event, plan, now)
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", listener)
     db.session.rollback()
     assert len([s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]) == 2
 
