@@ -33,6 +33,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 with its offset, or None."""
+    return value.isoformat() if value is not None else None
+
+
 class Words(enum.StrEnum):
     """A string enum whose members read as words: ``sent_with_failures`` -> "Sent with failures"."""
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from dashboard.database import count_by
+from dashboard.db_types import iso
 from dashboard.dispatch.models import Batch, BatchStatus, Delivery, DeliveryStatus, SchedulerPoll
 from dashboard.dispatch.rules import retryable
 from dashboard.dispatch.settings import DispatchSettings
@@ -44,10 +45,6 @@ class StatsSettings:
             poll_seconds=float(config["SCHEDULER_POLL_SECONDS"]),
             scheduler_enabled=bool(config["SCHEDULER_ENABLED"]),
         )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _by_status(
@@ -91,7 +88,7 @@ def collect_stats(session: Session, now: datetime, settings: StatsSettings) -> d
     ).one()
     last_poll = last_poll_at(session)
     return {
-        "generated_at": now.isoformat(),
+        "generated_at": iso(now),
         "messages": _by_status(session, Message.status, MessageStatus),
         "deliveries": {
             "last_24h": _by_status(
@@ -106,7 +103,7 @@ def collect_stats(session: Session, now: datetime, settings: StatsSettings) -> d
             "stuck": batches[1],
             "interrupted_last_24h": batches[2],
         },
-        "last_poll_at": _iso(last_poll),
+        "last_poll_at": iso(last_poll),
         "scheduler": scheduler_state(last_poll, now, settings),
     }
 
@@ -118,7 +115,7 @@ def scheduler_state(
     state: dict[str, Any] = {
         "enabled": settings.scheduler_enabled,
         "poll_seconds": settings.poll_seconds,
-        "last_poll_at": _iso(last_poll),
+        "last_poll_at": iso(last_poll),
         "seconds_since_poll": round((now - last_poll).total_seconds(), 1) if last_poll else None,
     }
     if not settings.scheduler_enabled:
