@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dashboard.audit.models import AuditEntry
+from dashboard.dispatch.models import BatchTrigger
 
 ACTIONS = {
     "message.create": "Created",
@@ -78,6 +79,14 @@ def lines(entry: AuditEntry, tz: ZoneInfo) -> list[str]:
     ]
     if entry.action == "message.create" and details.get("send_at"):
         found.append(f"send time {value(details['send_at'], 'send_at', tz)}")
+    if entry.action == "message.send_now" and details.get("planned_send_at"):
+        found.append(f"was planned for {value(details['planned_send_at'], 'send_at', tz)}")
+    if entry.action == "batch.start" and details.get("trigger") in BatchTrigger._value2member_map_:
+        found.append(BatchTrigger(details["trigger"]).label)
+    if entry.action == "batch.retry_failed" and "failed" in details:
+        found.append(f"{details['failed']} failed recipient(s)")
+    if entry.action == "batch.send_one" and details.get("email"):
+        found.append(f"{details.get('name', '')} <{details['email']}>".strip())
     if entry.action == "guest.import":
         counts = ", ".join(f"{details[key]} {key}" for key in IMPORT_COUNTS if key in details)
         found.append(f"{counts} (from {'the API' if details.get('source') == 'api' else 'a CSV'})")

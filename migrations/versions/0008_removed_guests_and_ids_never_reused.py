@@ -1,5 +1,4 @@
-"""Removed guests stay (``guests.removed_at``), deliveries keep the name they were sent to
-(``deliveries.name``), and ids are never reused on SQLite.
+"""Removed guests stay, deliveries keep the name they went to, ids are never reused.
 
 - ``guests.removed_at``: removing a guest marks the row instead of deleting it, so their
   deliveries and batch entries stay.

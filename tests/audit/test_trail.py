@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from dashboard.audit import present
 from dashboard.audit.models import AuditEntry
 from dashboard.events.models import Event
 from dashboard.extensions import db
@@ -99,6 +101,7 @@ def test_the_message_page_shows_its_timeline(client, auth, owner, event, make_gu
     labels = re.findall(r"<strong>([^<]+)</strong> by owner@example\.com", timeline)
     assert labels == ["Sent now", "Scheduled", "Created"]  # newest first
     assert "subject: Hello → Hello again" in timeline
+    assert "was planned for" in timeline
     assert re.search(r"send time: none → \w{3} \d\d \w{3} \d{4}, \d\d:\d\d CET", timeline)
     assert "batch #" in timeline
 
@@ -222,3 +225,30 @@ def test_reminders_seeded_with_an_event_are_created_by_its_creator(owner, event)
         MessageKind.REMINDER_DAY_OF,
     }
     assert {e.actor for e in created} == {owner.email}
+
+
+def test_entries_read_as_words():
+    zone = ZoneInfo("Europe/Berlin")
+
+    def words(action: str, **details) -> tuple[str, list[str]]:
+        item = present.item(AuditEntry(action=action, details=details, actor="x", at=None), zone)
+        return item.label, item.lines
+
+    assert words("batch.start", trigger="retry") == ("Batch started", ["Automatic retry"])
+    assert words("batch.retry_failed", failed=3) == (
+        "Retry of the failed recipients queued",
+        ["3 failed recipient(s)"],
+    )
+    assert words("message.edit", changes={"body": {"old": "a", "new": "b"}}) == (
+        "Edited",
+        ["text changed"],
+    )
+    assert words(
+        "message.cancel",
+        changes={"status": {"old": "scheduled", "new": "cancelled"}},
+        reason="the event moved",
+    ) == ("Cancelled", ["status: scheduled → cancelled", "because the event moved"])
+    assert words("event.archive") == ("Event archive", [])  # an action without a label yet
+    assert present.value("2030-06-01T07:00:00+00:00", "send_at", zone) == (
+        "Sat 01 Jun 2030, 09:00 CEST"
+    )
