@@ -146,7 +146,13 @@ def test_twenty_thousand_rows_import_in_bulk(app, event, make_guests, now):
     lines += [f"Guest {i},GUEST{i}@example.org,attending" for i in range(20_000)]
     lines += ["Broken,broken,attending", "Dup,guest7@example.org,maybe"]
     plan, counts = run(event, "\n".join(lines) + "\n", now)
-    assert counts == {"created": 19_500, "restored": 0, "updated": 500, "unchanged": 0, "rejected": 2}
+    assert counts == {
+        "created": 19_500,
+        "restored": 0,
+        "updated": 500,
+        "unchanged": 0,
+        "rejected": 2,
+    }
     total, attending, tokens = db.session.execute(
         sa.select(
             sa.func.count(),
