@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bench.common import ADMIN_EMAIL, ADMIN_PASSWORD
+from dashboard.audit.services import Actor
 from dashboard.auth.models import User
 from dashboard.auth.services import create_user
 from dashboard.events.models import Event
@@ -76,7 +77,7 @@ def new_event(session: Session, owner: User, now: datetime, name: str = "Bench G
     """Through the real service, so the event has its owner row and its four reminders."""
     return create_event(
         session,
-        owner,
+        Actor.cli("bench", owner),
         name=name,
         starts_at=now + timedelta(days=30),
         timezone="Europe/Berlin",
@@ -170,10 +171,10 @@ def add_sent_history(
         modulo, below = (5, 2) if k == 0 else (200, 1)
         session.execute(
             sa.text(
-                "INSERT INTO deliveries (message_id, guest_id, email, status, dry_run, attempts,"
-                " last_error, error_kind, next_attempt_at, provider_message_id, sent_at,"
+                "INSERT INTO deliveries (message_id, guest_id, name, email, status, dry_run,"
+                " attempts, last_error, error_kind, next_attempt_at, provider_message_id, sent_at,"
                 " created_at, updated_at) "
-                "SELECT :message_id, g.id, g.email,"
+                "SELECT :message_id, g.id, g.name, g.email,"
                 " CASE WHEN g.id % :m < :below THEN 'failed' ELSE 'sent' END, 0, 1,"
                 " CASE WHEN g.id % :m < :below THEN '550 5.1.1 mailbox unavailable' END,"
                 " CASE WHEN g.id % :m < :below THEN 'permanent' END, NULL,"

@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from dashboard import create_app
+from dashboard.audit.services import Actor
 from dashboard.auth.models import User
 from dashboard.auth.services import create_token, create_user
 from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger
@@ -222,7 +223,7 @@ def make_event(app: Flask, owner: User, now: datetime):
     ) -> Event:
         event = create_event(
             db.session,
-            user or owner,
+            Actor.of(user or owner),
             name=name,
             starts_at=starts_at or now + timedelta(days=30),
             timezone=timezone,

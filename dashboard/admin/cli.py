@@ -10,6 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from dashboard.admin.retention import cleanup_logs
 from dashboard.admin.stats import StatsSettings, collect_stats
+from dashboard.audit.cli import as_option, cli_actor
 from dashboard.db_types import utcnow
 from dashboard.extensions import db
 
@@ -34,11 +35,24 @@ def logs_cli() -> None:
     default=None,
     help="Delete logs of batches finished more than N days ago (default: LOG_RETENTION_DAYS, 180).",
 )
+@click.option(
+    "--audit-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Delete audit entries older than N days (default: AUDIT_RETENTION_DAYS, 730).",
+)
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
-def cleanup_command(days: int | None, dry_run: bool) -> None:
-    """Delete old batches and their entries (deliveries stay)."""
+@as_option
+def cleanup_command(
+    days: int | None, audit_days: int | None, dry_run: bool, as_email: str | None
+) -> None:
+    """Delete old batches and their entries (deliveries stay), and old audit entries."""
     days = days or int(current_app.config["LOG_RETENTION_DAYS"])
-    counts = cleanup_logs(db.session, utcnow(), days, dry_run=dry_run)
+    audit_days = audit_days or int(current_app.config["AUDIT_RETENTION_DAYS"])
+    actor = cli_actor("logs cleanup", as_email)
+    counts = cleanup_logs(
+        db.session, utcnow(), days, dry_run=dry_run, audit_days=audit_days, actor=actor
+    )
     if dry_run:
         db.session.rollback()
         verb = "Would delete"
@@ -47,5 +61,7 @@ def cleanup_command(days: int | None, dry_run: bool) -> None:
         verb = "Deleted"
     click.echo(
         f"{verb} {counts.batches} batch(es) and {counts.entries} entries "
-        f"finished before {counts.cutoff.isoformat(timespec='seconds')} ({days} days)."
+        f"finished before {counts.cutoff.isoformat(timespec='seconds')} ({days} days), "
+        f"and {counts.audit} audit entries from before "
+        f"{counts.audit_cutoff.isoformat(timespec='seconds')} ({audit_days} days)."
     )

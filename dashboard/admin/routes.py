@@ -24,6 +24,7 @@ from wtforms import SelectChoice
 
 from dashboard.admin.failures import FailureFilter, events_with_failures, failure_groups
 from dashboard.admin.forms import BatchFilterForm, FailureFilterForm
+from dashboard.audit.current import current_actor
 from dashboard.dispatch import scheduler
 from dashboard.dispatch.models import Batch, BatchStatus
 from dashboard.dispatch.services import retry_failed
@@ -163,7 +164,7 @@ def retry_failures() -> Response:
         return hx_redirect(back)
     queued: list[int] = []
     refused: list[str] = []
-    actor = current_user._get_current_object()  # type: ignore[attr-defined]
+    actor = current_actor()
     for message_id in ids:
         message = db.session.get(Message, message_id)
         if message is None:

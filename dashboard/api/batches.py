@@ -25,6 +25,7 @@ from dashboard.api.schemas import (
     Derived,
     EntryPage,
 )
+from dashboard.audit.current import current_actor
 from dashboard.db_types import utcnow
 from dashboard.dispatch import scheduler, services
 from dashboard.dispatch.models import Batch as BatchRow
@@ -83,8 +84,7 @@ def message_retry_failed(event_id: int, message_id: int) -> tuple[Batch, int, di
     """
     event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
     message = message_of_event(db.session, event, message_id)
-    actor = current_user._get_current_object()  # type: ignore[attr-defined]
-    batch = services.retry_failed(db.session, message, actor, utcnow())
+    batch = services.retry_failed(db.session, message, current_actor(), utcnow())
     db.session.commit()
     scheduler.wake(current_app._get_current_object())  # type: ignore[attr-defined]
     location = url_for("api.batch_show", batch_id=batch.id)

@@ -8,12 +8,14 @@ from typing import Any
 import sqlalchemy as sa
 from flask import url_for
 from flask_login import current_user
+from werkzeug.exceptions import NotFound
 
 from dashboard.api import bp, load_body, load_query, validate
 from dashboard.api.inputs import (
     EventCreate,
     EventUpdate,
     GuestBulk,
+    GuestQuery,
     GuestRow,
     Paging,
 )
@@ -23,16 +25,20 @@ from dashboard.api.schemas import (
     EventPage,
     Guest,
     GuestBulkResult,
+    GuestPage,
     RejectedRow,
 )
+from dashboard.audit.current import current_actor
+from dashboard.audit.services import record
 from dashboard.errors import ValidationError
+from dashboard.events import guests as guest_list
 from dashboard.events import services as events
 from dashboard.events.access import get_event_for, visible_events
 from dashboard.events.models import Event as EventRow
 from dashboard.events.models import Guest as GuestRecord
 from dashboard.events.models import Role
 from dashboard.extensions import db
-from dashboard.web import paginate
+from dashboard.web import MAX_SEARCH, paginate
 
 
 def _now() -> datetime:
@@ -55,7 +61,7 @@ def create_event() -> tuple[Event, int, dict[str, str]]:
     body = load_body(EventCreate)
     event = events.create_event(
         db.session,
-        current_user,
+        current_actor(),
         name=body.name,
         starts_at=body.starts_at,
         timezone=body.timezone or "UTC",
@@ -83,9 +89,41 @@ def update_event(event_id: int) -> Event:
     """
     event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
     changes = load_body(EventUpdate).model_dump(exclude_unset=True)
-    events.update_event(db.session, event, now=_now(), actor=current_user, **changes)
+    events.update_event(db.session, event, now=_now(), actor=current_actor(), **changes)
     db.session.commit()
     return Event.model_validate(event)
+
+
+@bp.get("/events/<int:event_id>/guests")
+@operation(ok=GuestPage, tag="guests", query=GuestQuery)
+def list_guests(event_id: int) -> GuestPage:
+    """The guest list, by name; `include_removed=1` adds the removed guests.
+
+    `q` searches the name or e-mail.
+    """
+    event = get_event_for(db.session, current_user, event_id)
+    query = load_query(GuestQuery)
+    removed = None if query.include_removed else False
+    stmt = guest_list.search_guests(event.id, query.q.strip()[:MAX_SEARCH], removed=removed)
+    return GuestPage.model_validate(paginate(stmt, query.page, query.per_page))
+
+
+@bp.delete("/events/<int:event_id>/guests/<int:guest_id>")
+@operation(ok=Guest, tag="guests")
+def remove_guest(event_id: int, guest_id: int) -> Guest:
+    """Remove a guest from the list; editor or owner.
+
+    The guest leaves every audience and count; what they were sent stays in the history.
+    Adding the address again (bulk add) brings them back with the same id. Removing a
+    removed guest changes nothing.
+    """
+    event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
+    guest = guest_list.get_guest(db.session, event, guest_id)
+    if guest is None:
+        raise NotFound("No such guest on this event.")
+    guest_list.remove_guest(db.session, guest, actor=current_actor(), now=_now())
+    db.session.commit()
+    return Guest.model_validate(guest)
 
 
 @bp.post("/events/<int:event_id>/guests")
@@ -93,28 +131,36 @@ def update_event(event_id: int) -> Event:
 def add_guests(event_id: int) -> GuestBulkResult:
     """Add or update guests in bulk (matched by e-mail); editor or owner.
 
-    One transaction; a bad row is reported in `rejected_rows`, the others are saved.
+    One transaction; a bad row is reported in `rejected_rows`, the others are saved. The
+    address of a removed guest brings that guest back (`restored`), with the same id.
     """
     event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
     rows: list[Any] = load_body(GuestBulk).guests
     existing = _guests_by_key(event.id, rows)
-    created, updated, rejected, seen = [], [], [], set()
+    now = _now()
+    done: dict[str, list[GuestRecord]] = {"created": [], "restored": [], "updated": []}
+    rejected, seen = [], set()
     for index, row in enumerate(rows):
         try:
-            guest, was_new = _upsert_guest(event, row, existing, seen)
+            guest, kind = _upsert_guest(event, row, existing, seen, now)
         except ValidationError as error:
             email = row.get("email") if isinstance(row, dict) else None
             email = email if isinstance(email, str) else None
             rejected.append(RejectedRow(index=index, email=email, errors=error.errors))
             continue
-        (created if was_new else updated).append(guest)
+        done[kind].append(guest)
+    counts = {kind: len(guests) for kind, guests in done.items()}
+    if any(counts.values()):
+        details = {"source": "api", **counts, "rejected": len(rejected)}
+        record(
+            db.session, current_actor(), "guest.import", now=now, event_id=event.id, details=details
+        )
     db.session.commit()
     return GuestBulkResult(
-        created=len(created),
-        updated=len(updated),
+        **counts,
         rejected=len(rejected),
         rejected_rows=rejected,
-        guests=[Guest.model_validate(guest) for guest in created + updated],
+        guests=[Guest.model_validate(guest) for guests in done.values() for guest in guests],
     )
 
 
@@ -138,8 +184,9 @@ def _guests_by_key(event_id: int, rows: list[Any]) -> dict[str, GuestRecord]:
 
 
 def _upsert_guest(
-    event: EventRow, raw: Any, existing: dict[str, GuestRecord], seen: set[str]
-) -> tuple[GuestRecord, bool]:
+    event: EventRow, raw: Any, existing: dict[str, GuestRecord], seen: set[str], now: datetime
+) -> tuple[GuestRecord, str]:
+    """Create, restore or update one row's guest: "created", "restored" or "updated"."""
     if not isinstance(raw, dict):
         raise ValidationError({"__all__": "Each guest must be a JSON object."})
     row = validate(GuestRow, raw)
@@ -148,13 +195,14 @@ def _upsert_guest(
     if key in seen:
         raise ValidationError({"email": f"{email} appears more than once in this request."})
     seen.add(key)
-    guest = existing.get(key)
-    if guest is None:
-        guest = events.add_guest(
-            db.session, event, name=name, email=email, rsvp_status=row.rsvp_status
-        )
-        existing[key] = guest
-        return guest, True
-    status = row.rsvp_status or guest.rsvp_status  # keep the answer unless given
-    events.update_guest(db.session, guest, name=name, email=email, rsvp_status=status)
-    return guest, False
+    guest, kind = guest_list.put_guest(
+        db.session,
+        event,
+        existing.get(key),
+        name=name,
+        email=email,
+        rsvp_status=row.rsvp_status,  # None keeps an existing guest's answer
+        now=now,
+    )
+    existing[key] = guest
+    return guest, kind

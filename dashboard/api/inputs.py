@@ -64,6 +64,8 @@ class GuestRow(Input):
     )
     id: Any = optional(description="Ignored, so that a guest read from the API can be sent back.")
     unsubscribed: Any = optional(description="Ignored, like `id`.")
+    removed: Any = optional(description="Ignored, like `id` (sending the row restores a guest).")
+    removed_at: Any = optional(description="Ignored, like `id`.")
 
 
 class GuestBulk(Input):
@@ -171,6 +173,23 @@ class MessageQuery(Paging):
 
 class RecipientCountQuery(Query):
     audience: Audience
+
+
+class GuestQuery(Paging):
+    include_removed: bool = Field(
+        False, description="Also list guests removed from the list (1/true/yes/on)."
+    )
+    q: str = Field(
+        "",
+        description=f"Part of the guest's name or e-mail (case-insensitive); "
+        f"the first {MAX_SEARCH} characters count.",
+    )
+
+
+class AuditQuery(Paging):
+    message_id: int | None = Field(
+        None, description="Only the entries of this message (and its batches)."
+    )
 
 
 class EntryQuery(Query):

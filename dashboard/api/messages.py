@@ -23,6 +23,7 @@ from dashboard.api.schemas import (
     MessageSent,
     RecipientCount,
 )
+from dashboard.audit.current import current_actor
 from dashboard.dispatch import scheduler
 from dashboard.dispatch.queries import message_counts
 from dashboard.events.access import get_event_for
@@ -78,7 +79,9 @@ def create_message(event_id: int) -> tuple[Message, int, dict[str, str]]:
     """Compose a message: save a draft, schedule it, or send it now; editor or owner."""
     event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
     body = load_body(MessageCreate)
-    message = svc.create_message(db.session, event, current_user, **body.model_dump(), now=_now())
+    message = svc.create_message(
+        db.session, event, current_actor(), **body.model_dump(), now=_now()
+    )
     db.session.commit()
     if message.status is MessageStatus.SENDING:
         _wake()
@@ -110,7 +113,7 @@ def update_message(event_id: int, message_id: int) -> Message:
     event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
     message = _message(event, message_id)
     changes = load_body(MessageUpdate).model_dump(exclude_unset=True)
-    svc.update_message(db.session, message, now=_now(), actor=current_user, **changes)
+    svc.update_message(db.session, message, now=_now(), actor=current_actor(), **changes)
     db.session.commit()
     if message.status is MessageStatus.SENDING:
         _wake()
@@ -123,7 +126,7 @@ def cancel_message(event_id: int, message_id: int) -> Message:
     """Cancel a draft or scheduled message; editor or owner."""
     event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
     message = _message(event, message_id)
-    svc.cancel_message(db.session, message, now=_now(), actor=current_user)
+    svc.cancel_message(db.session, message, now=_now(), actor=current_actor())
     db.session.commit()
     return _one(message, event)
 
@@ -134,7 +137,7 @@ def send_now(event_id: int, message_id: int) -> tuple[Message, int]:
     """Send a draft or scheduled message now (hands it to dispatch); editor or owner."""
     event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
     message = _message(event, message_id)
-    batch = svc.send_now(db.session, message, current_user, now=_now())
+    batch = svc.send_now(db.session, message, current_actor(), now=_now())
     db.session.commit()
     _wake()
     return _one(message, event, MessageSent, batch_id=batch.id), 202

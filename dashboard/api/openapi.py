@@ -28,6 +28,7 @@ PATH_PARAMETERS = {
     "event_id": "Event id.",
     "message_id": "Message id (of that event).",
     "batch_id": "Batch id.",
+    "guest_id": "Guest id (of that event).",
 }
 
 ERROR_TEXT = {

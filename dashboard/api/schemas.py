@@ -133,6 +133,11 @@ class Guest(Out):
     email: str
     rsvp_status: RsvpStatus
     unsubscribed: bool
+    removed: bool = Field(
+        description="Removed from the guest list: in no audience or count; adding the "
+        "address again brings the guest back with the same id."
+    )
+    removed_at: IsoDateTime | None
 
 
 class RejectedRow(BaseModel):
@@ -143,10 +148,16 @@ class RejectedRow(BaseModel):
 
 class GuestBulkResult(BaseModel):
     created: Count
+    restored: Count = Field(
+        description="Removed guests whose address was sent again: back on the list with their "
+        "id and history."
+    )
     updated: Count
     rejected: Count
     rejected_rows: list[RejectedRow]
-    guests: list[Guest] = Field(description="The created guests, then the updated ones.")
+    guests: list[Guest] = Field(
+        description="The created guests, then the restored ones, then the updated ones."
+    )
 
 
 # --- messages ---------------------------------------------------------------------------
@@ -245,7 +256,10 @@ class Batch(Out):
     message_id: int
     trigger: BatchTrigger
     trigger_label: str
-    initiated_by: str = Field(description='The e-mail of the user who started it, or "scheduler".')
+    initiated_by: str = Field(
+        description='Who started it: a user\'s e-mail, "<e-mail> (token <name>)" for an API '
+        'token, "cli:<command> ..." for a command, or "scheduler".'
+    )
     status: BatchStatus
     dry_run: bool
     counts: BatchCounts
@@ -289,6 +303,31 @@ class BatchEntry(Out):
     processed_at: IsoDateTime
 
 
+# --- the audit log --------------------------------------------------------------------------
+
+
+class AuditEntry(Out):
+    """One change: who made it, when, and what changed."""
+
+    id: int
+    at: IsoDateTime
+    actor: str = Field(
+        description='A user\'s e-mail, "<e-mail> (token <name>)", "cli:<command> ..." or '
+        '"scheduler".'
+    )
+    action: str = Field(
+        description='"<object>.<verb>", e.g. "message.edit", "batch.retry_failed", "guest.remove".',
+        examples=["message.schedule"],
+    )
+    event_id: int | None
+    message_id: int | None
+    batch_id: int | None
+    guest_id: int | None
+    details: dict[str, Any] = Field(
+        description='What changed; an edit lists `changes` as `{field: {"old", "new"}}`.'
+    )
+
+
 # --- lists ----------------------------------------------------------------------------------
 
 
@@ -312,6 +351,14 @@ class BatchPage(Page[Batch]):
 
 
 class EntryPage(Page[BatchEntry]):
+    pass
+
+
+class GuestPage(Page[Guest]):
+    pass
+
+
+class AuditPage(Page[AuditEntry]):
     pass
 
 

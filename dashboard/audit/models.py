@@ -22,6 +22,7 @@ class AuditEntry(db.Model):
         sa.Index("ix_audit_log_event_id_id", "event_id", "id"),
         sa.Index("ix_audit_log_message_id_id", "message_id", "id"),
         sa.Index("ix_audit_log_at", "at"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

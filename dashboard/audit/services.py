@@ -6,7 +6,9 @@ and its audit entry are committed together or not at all.
 
 from __future__ import annotations
 
+import enum
 import getpass
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -44,6 +46,10 @@ class Actor:
 
 SCHEDULER = Actor("scheduler")
 
+#: A text longer than this (a message body) is kept cut, with the length it had: the log
+#: says what changed and who changed it, it is not a second copy of every version.
+MAX_TEXT = 2000
+
 
 def _os_user() -> str:
     try:
@@ -64,17 +70,48 @@ def record(
     guest_id: int | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    """Write one audit entry in the caller's transaction."""
+    """Write one audit entry in the caller's transaction (``details`` made JSON-ready)."""
     entry = AuditEntry(
         at=now,
-        actor=actor.label,
+        actor=actor.label[:300],
         actor_user_id=actor.user_id,
         action=action,
         event_id=event_id,
         message_id=message_id,
         batch_id=batch_id,
         guest_id=guest_id,
-        details=details or {},
+        details=plain(details or {}),
     )
     session.add(entry)
     return entry
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON: times in ISO 8601, enums and channels by value, long texts cut."""
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = value if isinstance(value, str) else str(getattr(value, "name", value))
+    if len(text) > MAX_TEXT:
+        return f"{text[:MAX_TEXT]}… ({len(text):,} characters)"
+    return text
+
+
+def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{field: {"old": ..., "new": ...}}`` for each field of ``after`` whose value differs."""
+    return {
+        name: {"old": before.get(name), "new": value}
+        for name, value in after.items()
+        if _comparable(before.get(name)) != _comparable(value)
+    }
+
+
+def _comparable(value: Any) -> Any:
+    return value if isinstance(value, str) else plain(value)  # a long text is compared whole

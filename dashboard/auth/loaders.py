@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-from flask import Request
+from flask import Request, g
 from flask_login import LoginManager
 
 from dashboard.auth.models import User
-from dashboard.auth.services import user_for_token
+from dashboard.auth.services import token_for
 from dashboard.db_types import utcnow
 from dashboard.extensions import db
+
+#: ``flask.g`` attribute: the name of the API token the request came with, for the audit log.
+TOKEN_NAME = "api_token_name"
 
 
 def register(login_manager: LoginManager) -> None:
@@ -19,7 +22,10 @@ def register(login_manager: LoginManager) -> None:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer ") or not request.path.startswith("/api/"):
             return None
-        user = user_for_token(db.session, header.removeprefix("Bearer ").strip(), utcnow())
-        if user is not None:
-            db.session.commit()  # last_used_at
+        token = token_for(db.session, header.removeprefix("Bearer ").strip(), utcnow())
+        if token is None:
+            return None
+        setattr(g, TOKEN_NAME, token.name or f"#{token.id}")
+        user = token.user
+        db.session.commit()  # last_used_at
         return user

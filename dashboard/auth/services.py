@@ -59,11 +59,16 @@ def create_token(session: Session, user: User, name: str = "") -> str:
 
 
 def user_for_token(session: Session, raw: str, now: datetime) -> User | None:
+    token = token_for(session, raw, now)
+    return token.user if token is not None else None
+
+
+def token_for(session: Session, raw: str, now: datetime) -> ApiToken | None:
+    """The token ``raw`` stands for (its last use noted), or None."""
     token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(raw)))
-    if token is None:
-        return None
-    token.last_used_at = now
-    return token.user
+    if token is not None:
+        token.last_used_at = now
+    return token
 
 
 def generate_password() -> str:

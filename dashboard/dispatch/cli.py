@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
+from dashboard.audit.cli import as_option, cli_actor
 from dashboard.errors import Conflict
 from dashboard.extensions import db
 
@@ -18,11 +19,13 @@ def dispatch_cli() -> None:
 
 @dispatch_cli.command("run-due")
 @click.option("--until-idle", is_flag=True, help="Poll again until a pass finds nothing to do.")
-def run_due(until_idle: bool) -> None:
+@as_option
+def run_due(until_idle: bool, as_email: str | None) -> None:
     """One poll pass (recovery, due messages, retries), then exit."""
     from dashboard.dispatch.scheduler import build_dispatcher
 
-    dispatcher = build_dispatcher(current_app, db.session)
+    actor = cli_actor("dispatch run-due", as_email)
+    dispatcher = build_dispatcher(current_app, db.session, actor=actor)
     recovered, batches, helped = 0, [], []
     while True:
         report = dispatcher.poll()
@@ -40,7 +43,8 @@ def run_due(until_idle: bool) -> None:
 
 @dispatch_cli.command("retry-failed")
 @click.option("--message", "message_id", type=int, help="Only this message.")
-def retry_failed_command(message_id: int | None) -> None:
+@as_option
+def retry_failed_command(message_id: int | None, as_email: str | None) -> None:
     """Re-send the failed deliveries (of one message, or of all), then send them now."""
     from dashboard.db_types import utcnow
     from dashboard.dispatch.models import Delivery, DeliveryStatus
@@ -48,6 +52,7 @@ def retry_failed_command(message_id: int | None) -> None:
     from dashboard.dispatch.services import retry_failed
     from dashboard.messages.models import Message
 
+    actor = cli_actor("dispatch retry-failed", as_email)
     if message_id is not None:
         if db.session.get(Message, message_id) is None:
             raise click.ClickException(f"no message with id {message_id}")
@@ -64,7 +69,7 @@ def retry_failed_command(message_id: int | None) -> None:
     for mid in ids:
         message = db.session.get(Message, mid)
         try:
-            retry_failed(db.session, message, None, utcnow())
+            retry_failed(db.session, message, actor, utcnow())
             db.session.commit()
             queued += 1
         except Conflict as error:
@@ -73,20 +78,22 @@ def retry_failed_command(message_id: int | None) -> None:
     click.echo(f"queued {queued} retry batch(es)")
     if message_id is not None and not queued:
         raise SystemExit(1)
-    build_dispatcher(current_app, db.session).poll()
+    build_dispatcher(current_app, db.session, actor=actor).poll()
 
 
 @dispatch_cli.command("send-one")
 @click.argument("delivery_id", type=int)
-def send_one_command(delivery_id: int) -> None:
+@as_option
+def send_one_command(delivery_id: int, as_email: str | None) -> None:
     """Re-send one delivery on purpose, whatever its status, and print the outcome."""
     from dashboard.dispatch.models import BatchEntry
     from dashboard.dispatch.scheduler import build_dispatcher
     from dashboard.dispatch.services import send_one
 
-    dispatcher = build_dispatcher(current_app, db.session)
+    actor = cli_actor("dispatch send-one", as_email)
+    dispatcher = build_dispatcher(current_app, db.session, actor=actor)
     try:
-        batch = send_one(dispatcher, delivery_id, None)
+        batch = send_one(dispatcher, delivery_id, actor)
     except LookupError as error:
         raise click.ClickException(str(error)) from None
     except Conflict as error:

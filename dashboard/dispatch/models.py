@@ -71,6 +71,7 @@ class Delivery(db.Model):
         sa.Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
         # Only rows being sent hold a claim (NULL otherwise), so this index stays tiny.
         sa.Index("ix_deliveries_claimed_at", "claimed_at"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -78,6 +79,9 @@ class Delivery(db.Model):
     guest_id: Mapped[int] = mapped_column(
         sa.ForeignKey("guests.id", ondelete="CASCADE"), index=True
     )
+    #: The name and address it was (or will be) sent to, kept as they were: the guest may
+    #: be renamed, readdressed or removed later, and the history must still say who got it.
+    name: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
     email: Mapped[str] = mapped_column(sa.String(254), default="")
     status: Mapped[DeliveryStatus] = mapped_column(
         enum_column(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PENDING
@@ -108,6 +112,7 @@ class Batch(db.Model):
     __table_args__ = (
         sa.Index("ix_batches_message_id_id", "message_id", "id"),
         sa.Index("ix_batches_status_heartbeat_at", "status", "heartbeat_at"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from dashboard.audit.services import SCHEDULER, Actor, record
 from dashboard.db_types import utcnow
 from dashboard.dispatch import channels, claim, rules, states
 from dashboard.dispatch.finish import finish, pause_for_outage, settle_message
@@ -58,12 +59,15 @@ class Dispatcher:
         transports: Transports,
         worker: str,
         clock: Callable[[], datetime] = utcnow,
+        actor: Actor = SCHEDULER,
     ):
         self.session = session
         self.settings = settings
         self.transports = transports
         self.worker = worker
         self.clock = clock
+        #: Who starts the batches this dispatcher makes: the scheduler, or a CLI command.
+        self.actor = actor
 
     @property
     def ctx(self) -> Context:
@@ -240,7 +244,8 @@ class Dispatcher:
         batch = Batch(
             message_id=message_id,
             trigger=trigger,
-            initiated_label="scheduler",
+            initiated_by_id=self.actor.user_id,
+            initiated_label=self.actor.label[:254],
             status=BatchStatus.RUNNING,
             dry_run=self.settings.dry_run,
             worker=self.worker,
@@ -249,6 +254,17 @@ class Dispatcher:
         )
         self.session.add(batch)
         self.session.flush()
+        event_id = self.session.scalar(sa.select(Message.event_id).where(Message.id == message_id))
+        record(
+            self.session,
+            self.actor,
+            "batch.start",
+            now=now,
+            event_id=event_id,
+            message_id=message_id,
+            batch_id=batch.id,
+            details={"trigger": trigger, "worker": self.worker},
+        )
         return batch
 
     # --- recovery --------------------------------------------------------------------

@@ -166,7 +166,7 @@ ENTRY_COLUMNS = (
     Delivery.email,
     Delivery.status.label("delivery_status"),
     Delivery.attempts,
-    Guest.name.label("guest_name"),
+    Delivery.name.label("guest_name"),  # as sent: the guest may be renamed or removed since
 )
 
 
@@ -179,7 +179,7 @@ def _entry_scope(batch_id: int, entry_filter: EntryFilter) -> list[sa.ColumnElem
 
 def _search_clause(search: str) -> sa.ColumnElement[bool]:
     return sa.or_(
-        Guest.name.icontains(search, autoescape=True),
+        Delivery.name.icontains(search, autoescape=True),
         Delivery.email.icontains(search, autoescape=True),
     )
 
@@ -205,7 +205,6 @@ def batch_entries(
         joined = (
             sa.select(*ENTRY_COLUMNS)
             .join(Delivery, Delivery.id == BatchEntry.delivery_id)
-            .join(Guest, Guest.id == Delivery.guest_id)
             .where(*scope, _search_clause(search))
         )
         total = session.scalar(
@@ -229,7 +228,6 @@ def batch_entries(
         .select_from(page_ids)
         .join(BatchEntry, BatchEntry.id == page_ids.c.entry_id)
         .join(Delivery, Delivery.id == BatchEntry.delivery_id)
-        .join(Guest, Guest.id == Delivery.guest_id)
         .order_by(BatchEntry.id)
     ).all()
     return list(rows), total or 0

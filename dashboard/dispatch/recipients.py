@@ -28,6 +28,7 @@ def materialize(session: Session, message: Message, now: datetime) -> int:
     select = sa.select(
         sa.literal(message.id),
         Guest.id,
+        Guest.name,
         channel.address(),
         sa.case(
             (reason.is_(None), sa.literal(DeliveryStatus.PENDING.value)),
@@ -42,6 +43,7 @@ def materialize(session: Session, message: Message, now: datetime) -> int:
     columns = [
         "message_id",
         "guest_id",
+        "name",
         "email",
         "status",
         "last_error",

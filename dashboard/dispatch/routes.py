@@ -23,9 +23,12 @@ from flask import (
     request,
     url_for,
 )
-from flask_login import current_user, login_required
+from flask_login import login_required
 
 from dashboard.admin.stats import StatsSettings, health
+from dashboard.audit import present
+from dashboard.audit.current import current_actor
+from dashboard.audit.queries import event_log
 from dashboard.db_types import utcnow
 from dashboard.dispatch import progress as p
 from dashboard.dispatch import queries as q
@@ -52,6 +55,7 @@ bp = Blueprint("dispatch", __name__)
 
 EVENT = "/events/<int:event_id>"
 BATCHES_PER_PAGE = 20
+TIMELINE_PER_PAGE = 20
 #: htmx events sent when a live fragment sees its batch (or message) finish.
 BATCH_FINISHED = "batch-finished"
 MESSAGE_FINISHED = "message-finished"
@@ -120,12 +124,16 @@ def _message_context(access: EventAccess, message: Message, page_no: int = 1) ->
     }
 
 
-def _message_page(access: EventAccess, message: Message, page_no: int = 1) -> dict[str, Any]:
-    """Everything the message page shows: the rendered sample, live progress, batches."""
+def _message_page(
+    access: EventAccess, message: Message, page_no: int = 1, timeline_page: int = 1
+) -> dict[str, Any]:
+    """Everything the message page shows: the rendered sample, live progress, batches, and
+    the timeline of its changes."""
     event = access.event
     return {
         **_message_context(access, message, page_no),
         **_message_progress_context(event, message),
+        **_timeline_context(event, message, timeline_page),
         "sample": q.sample_rendering(
             db.session, event, message, current_app.config["PUBLIC_BASE_URL"]
         ),
@@ -142,6 +150,29 @@ def message_detail(event_id: int, message_id: int) -> Response:
     context = build(access, message, page_args(BATCHES_PER_PAGE)[0])
     return render_page_or_fragment(
         "dispatch/message_detail.html", "dispatch/_batches_table.html", **context
+    )
+
+
+def _timeline_context(event: Event, message: Message, page_no: int) -> dict[str, Any]:
+    timeline: Page = paginate(event_log(event.id, message.id), page_no, TIMELINE_PER_PAGE)
+    timeline.items = [present.item(entry, event.tz) for entry in timeline.items]
+    return {"timeline": timeline}
+
+
+@bp.get(f"{EVENT}/messages/<int:message_id>/timeline")
+@login_required
+def message_timeline(event_id: int, message_id: int) -> Response:
+    """Who did what to a message, newest first (htmx: only the timeline, for its pager)."""
+    access = event_for(event_id)
+    message = q.message_of_event(db.session, access.event, message_id)
+    page_no = page_args(TIMELINE_PER_PAGE)[0]
+    if wants_fragment():
+        context = {"event": access.event, "message": message}
+        context.update(_timeline_context(access.event, message, page_no))
+    else:
+        context = _message_page(access, message, timeline_page=page_no)
+    return render_page_or_fragment(
+        "dispatch/message_detail.html", "dispatch/_timeline.html", **context
     )
 
 
@@ -187,9 +218,8 @@ def retry_failed(event_id: int, message_id: int) -> Response:
     """Queue a retry batch of the failed deliveries, wake the dispatcher, show the new batch."""
     access = event_for(event_id, Role.EDITOR)
     message = q.message_of_event(db.session, access.event, message_id)
-    actor = current_user._get_current_object()  # type: ignore[attr-defined]
     try:
-        batch = services.retry_failed(db.session, message, actor, utcnow())
+        batch = services.retry_failed(db.session, message, current_actor(), utcnow())
     except Conflict as error:
         db.session.rollback()
         return _retry_refused(access, message, str(error))

@@ -37,7 +37,7 @@ from dashboard.dispatch.record import Outcome, record_outcomes
 from dashboard.dispatch.settings import Context
 from dashboard.dispatch.transports import Payload, SendResult, TransportSpec, Unreachable
 from dashboard.events.models import Event, Guest
-from dashboard.messages.audience import REASON_UNSUBSCRIBED
+from dashboard.messages.audience import REASON_REMOVED, REASON_UNSUBSCRIBED
 from dashboard.messages.models import Message
 from dashboard.messages.rendering import MessageRenderer
 
@@ -176,6 +176,7 @@ class BatchRun:
                 unreachable = unreachable or result  # not charged to the recipient
             else:
                 outcomes.append((payload.delivery_id, attempts_of[payload.delivery_id], result))
+        self._keep_recipients(rows)  # written after the send, with its outcomes (one commit)
         still_owner = self.record(outcomes)
         self.processed += len(outcomes)
         if unreachable is not None:
@@ -197,6 +198,9 @@ class BatchRun:
                 self.address.label("address"),
                 Guest.token,
                 Guest.unsubscribed_at,
+                Guest.removed_at,
+                Delivery.name.label("kept_name"),
+                Delivery.email.label("kept_address"),
             )
             .join(Guest, Guest.id == Delivery.guest_id)
             .where(Delivery.id.in_(ids))
@@ -210,6 +214,9 @@ class BatchRun:
         outcomes: list[Outcome] = []
         payloads: list[Payload] = []
         for row in rows:
+            if row.removed_at is not None:  # removed after the delivery was made
+                outcomes.append((row.id, row.attempts, rules.Skip(REASON_REMOVED)))
+                continue
             if row.unsubscribed_at is not None:
                 outcomes.append((row.id, row.attempts, rules.Skip(REASON_UNSUBSCRIBED)))
                 continue
@@ -222,6 +229,18 @@ class BatchRun:
                 failure = SendResult.permanent(f"could not render: {error}")
                 outcomes.append((row.id, row.attempts, failure))
         return outcomes, payloads
+
+    def _keep_recipients(self, rows: list[Any]) -> None:
+        """The name and address a delivery goes to now, where the guest changed them since it
+        was made (a corrected address before a retry): committed with the chunk's outcomes."""
+        changed = [
+            {"id": row.id, "name": row.name, "email": row.address}
+            for row in rows
+            if row.removed_at is None
+            and (row.name, row.address) != (row.kept_name, row.kept_address)
+        ]
+        if changed:
+            self.ctx.session.execute(sa.update(Delivery), changed)
 
     # --- heartbeat and recording -------------------------------------------------------
 

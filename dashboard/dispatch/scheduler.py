@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 POLL_JOB = "dispatch-poll"
 
 
-def build_dispatcher(app: Flask, session: Session, worker: str | None = None):  # type: ignore[no-untyped-def]
-    """A Dispatcher wired from the app's configuration (used by the job, the CLI and tests)."""
+def build_dispatcher(app: Flask, session: Session, worker: str | None = None, actor=None):  # type: ignore[no-untyped-def]
+    """A Dispatcher wired from the app's configuration (used by the job, the CLI and tests);
+    the batches it starts are the scheduler's unless ``actor`` (a CLI command) says otherwise."""
+    from dashboard.audit.services import SCHEDULER
     from dashboard.dispatch.channels import Channel
     from dashboard.dispatch.poll import Dispatcher
     from dashboard.dispatch.settings import DispatchSettings, process_name
@@ -38,7 +40,9 @@ def build_dispatcher(app: Flask, session: Session, worker: str | None = None):  
         return channel.transport(app.config, mail)
 
     settings = DispatchSettings.from_config(app.config)
-    return Dispatcher(session, settings, transports, worker or process_name())
+    return Dispatcher(
+        session, settings, transports, worker or process_name(), actor=actor or SCHEDULER
+    )
 
 
 class DispatchScheduler:

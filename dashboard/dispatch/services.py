@@ -10,7 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from dashboard.auth.models import User
+from dashboard.audit.services import Actor, record
 from dashboard.dispatch import claim, states
 from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger, Delivery
 from dashboard.dispatch.models import DeliveryStatus as D
@@ -21,14 +21,14 @@ from dashboard.messages.models import EDITABLE, FINISHED, Message, MessageStatus
 
 
 def queue_batch(
-    session: Session, message_id: int, trigger: BatchTrigger, actor: User | None, now: datetime
+    session: Session, message_id: int, trigger: BatchTrigger, actor: Actor, now: datetime
 ) -> Batch:
     """A batch that no worker has started yet (heartbeat NULL); the lease holder adopts it."""
     batch = Batch(
         message_id=message_id,
         trigger=trigger,
-        initiated_by_id=actor.id if actor else None,
-        initiated_label=actor.email if actor else "scheduler",
+        initiated_by_id=actor.user_id,
+        initiated_label=actor.label[:254],
         status=BatchStatus.RUNNING,
         started_at=now,
         heartbeat_at=None,
@@ -38,12 +38,13 @@ def queue_batch(
     return batch
 
 
-def start_send_now(session: Session, message: Message, actor: User | None, now: datetime) -> Batch:
+def start_send_now(session: Session, message: Message, actor: Actor, now: datetime) -> Batch:
     """A draft or scheduled message moves to sending, and its batch is queued for a worker.
 
     Refused (IllegalTransition, HTTP 409) when the message is no longer draft or
     scheduled, e.g. the scheduler just claimed it.
     """
+    was, planned = message.status, message.send_at
     if not states.move_message(
         session,
         message.id,
@@ -57,10 +58,34 @@ def start_send_now(session: Session, message: Message, actor: User | None, now: 
         session.refresh(message)
         raise states.refusal(message.status, MessageStatus.SENDING)
     session.refresh(message)
-    return queue_batch(session, message.id, BatchTrigger.SEND_NOW, actor, now)
+    batch = queue_batch(session, message.id, BatchTrigger.SEND_NOW, actor, now)
+    details = {"from": was, "planned_send_at": planned}
+    _record(session, actor, "message.send_now", message, batch, now, details)
+    return batch
 
 
-def retry_failed(session: Session, message: Message, actor: User | None, now: datetime) -> Batch:
+def _record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    message: Message,
+    batch: Batch,
+    now: datetime,
+    details: dict[str, object],
+) -> None:
+    record(
+        session,
+        actor,
+        action,
+        now=now,
+        event_id=message.event_id,
+        message_id=message.id,
+        batch_id=batch.id,
+        details=details,
+    )
+
+
+def retry_failed(session: Session, message: Message, actor: Actor, now: datetime) -> Batch:
     """Re-send only the failed deliveries of ``message``, in a new batch, reusing their rows."""
     failed = session.scalar(
         sa.select(sa.func.count()).where(
@@ -90,11 +115,12 @@ def retry_failed(session: Session, message: Message, actor: User | None, now: da
     ):
         raise Conflict("The message changed meanwhile; reload and try again.")
     batch = queue_batch(session, message.id, BatchTrigger.RETRY_FAILED, actor, now)
+    _record(session, actor, "batch.retry_failed", message, batch, now, {"failed": failed})
     session.refresh(message)
     return batch
 
 
-def send_one(dispatcher: Dispatcher, delivery_id: int, actor: User | None) -> Batch:
+def send_one(dispatcher: Dispatcher, delivery_id: int, actor: Actor) -> Batch:
     """Re-send one delivery on purpose (CLI ``dispatch send-one``), whatever its status.
 
     Refused while a batch of the same message is running, so it never races a batch.
@@ -117,6 +143,8 @@ def send_one(dispatcher: Dispatcher, delivery_id: int, actor: User | None) -> Ba
     )
     batch = queue_batch(session, message_id, BatchTrigger.SEND_ONE, actor, now)
     batch.worker, batch.heartbeat_at = dispatcher.worker, now
+    details = {"delivery_id": delivery.id, "name": delivery.name, "email": delivery.email}
+    _record(session, actor, "batch.send_one", delivery.message, batch, now, details)
     session.commit()
     dispatcher.run(message_id, batch.id, only_delivery=delivery_id)
     # A finished message keeps figures that now include this delivery's new outcome.

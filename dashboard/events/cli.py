@@ -13,13 +13,16 @@ import sqlalchemy as sa
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
+from dashboard.audit.cli import as_option, cli_actor
+from dashboard.audit.services import Actor, record
 from dashboard.auth.models import User
 from dashboard.auth.services import create_user, find_user, generate_password
 from dashboard.db_types import utcnow
 from dashboard.errors import ValidationError
 from dashboard.events import csv_import
+from dashboard.events.guests import add_guest
 from dashboard.events.models import Event, RsvpStatus
-from dashboard.events.services import add_guest, create_event, unsubscribe
+from dashboard.events.services import create_event, unsubscribe
 from dashboard.extensions import db
 
 DEMO_ADMIN = "admin@example.com"
@@ -37,18 +40,21 @@ DEMO_STATUSES = (
 )  # fmt: skip
 
 
-def seed_demo(session: Session, now: datetime) -> tuple[User, str | None, Event]:
+def seed_demo(session: Session, now: datetime, actor: Actor) -> tuple[User, str | None, Event]:
     """The demo admin (with a fresh password, or None if it existed) and a demo event with 50 guests."""
     admin = find_user(session, DEMO_ADMIN)
     password = None
     if admin is None:
         password = generate_password()
         admin = create_user(session, DEMO_ADMIN, password, name="Demo Admin", is_admin=True)
+        details = {"email": admin.email, "admin": True}
+        record(session, actor, "user.create", now=now, details=details)
     zone = ZoneInfo(DEMO_TIMEZONE)
     day = (now.astimezone(zone) + timedelta(days=30)).date()
     event = create_event(
         session,
-        admin,
+        actor,
+        owner=admin,
         name="Summer Gala (demo)",
         starts_at=datetime.combine(day, time(18, 0), tzinfo=zone),
         timezone=DEMO_TIMEZONE,
@@ -62,10 +68,12 @@ def seed_demo(session: Session, now: datetime) -> tuple[User, str | None, Event]
         guest = add_guest(
             session,
             event,
+            actor=actor,
+            now=now,
             name=f"{first} {last}",
             email=f"{first}.{last}.{number}@example.org".lower(),
             rsvp_status=status.value,
-        )
+        ).guest
         if number % 12 == 5:  # a few people who asked not to be e-mailed
             unsubscribe(session, guest, now)
     return admin, password, event
@@ -74,12 +82,13 @@ def seed_demo(session: Session, now: datetime) -> tuple[User, str | None, Event]
 @click.command("seed-demo")
 @with_appcontext
 @click.option("--if-empty", is_flag=True, help="Do nothing when any user exists already.")
-def seed_demo_command(if_empty: bool) -> None:
+@as_option
+def seed_demo_command(if_empty: bool, as_email: str | None) -> None:
     """Create a demo admin and a demo event with 50 guests."""
     if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(User)):
         click.echo("Users exist already; no demo data created.")
         return
-    admin, password, event = seed_demo(db.session, utcnow())
+    admin, password, event = seed_demo(db.session, utcnow(), cli_actor("seed-demo", as_email))
     db.session.commit()
     if password is None:
         click.echo(f"Demo admin {admin.email} exists already (password unchanged).")
@@ -94,8 +103,10 @@ def seed_demo_command(if_empty: bool) -> None:
 @with_appcontext
 @click.argument("event_id", type=int)
 @click.argument("path", metavar="FILE.csv")
-def import_guests_command(event_id: int, path: str) -> None:
+@as_option
+def import_guests_command(event_id: int, path: str, as_email: str | None) -> None:
     """Import guests from a CSV (name, email, rsvp_status) into an event."""
+    actor = cli_actor("import-guests", as_email)
     event = db.session.get(Event, event_id)
     if event is None:
         raise click.ClickException(f"no event with id {event_id}")
@@ -105,14 +116,11 @@ def import_guests_command(event_id: int, path: str) -> None:
         raise click.ClickException(f"cannot read {path}: {error.strerror or error}") from None
     try:
         text = csv_import.decode_upload(data)
-        plan, counts = csv_import.import_csv(db.session, event, text, utcnow())
+        plan, _ = csv_import.import_csv(db.session, event, text, utcnow(), actor=actor)
     except ValidationError as error:
         db.session.rollback()
         raise click.ClickException(f"{path}: {' '.join(error.errors.values())}") from None
     db.session.commit()
-    click.echo(
-        f"Imported into #{event.id} {event.name}: {counts['created']} created, "
-        f"{counts['updated']} updated, {counts['unchanged']} unchanged, {counts['rejected']} rejected"
-    )
+    click.echo(f"Imported into #{event.id} {event.name}: {plan.summary()}")
     for rejection in plan.rejected:
         click.echo(f"  line {rejection.line}: {rejection.reason}")

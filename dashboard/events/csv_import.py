@@ -1,4 +1,5 @@
-"""Guest import from CSV: parse, plan (created / updated / unchanged / rejected), apply in bulk.
+"""Guest import from CSV: parse, plan (created / restored / updated / unchanged / rejected),
+apply in bulk.
 
 The same three steps serve the upload preview, its confirmation, the ``import-guests``
 CLI command and any bulk API: ``plan_import`` reads the guest list once (one query for
@@ -23,6 +24,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from dashboard.audit.services import Actor, record
 from dashboard.errors import ValidationError
 from dashboard.events.models import Event, Guest, RsvpStatus
 from dashboard.events.services import clean_guest
@@ -74,17 +76,29 @@ class Rejection:
 @dataclass
 class ImportPlan:
     create: list[CleanRow] = field(default_factory=list)
+    #: Removed guests whose address is in the file: back on the list, same id and history.
+    restore: list[tuple[int, CleanRow]] = field(default_factory=list)  # (guest id, new values)
     update: list[tuple[int, CleanRow]] = field(default_factory=list)  # (guest id, new values)
     unchanged: list[CleanRow] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
 
     @property
     def importable(self) -> int:
-        return len(self.create) + len(self.update)
+        return len(self.create) + len(self.restore) + len(self.update)
+
+    def summary(self) -> str:
+        """The counts in words; restored guests are named only when there are some."""
+        counts = self.counts()
+        restored = f"{counts['restored']} restored, " if counts["restored"] else ""
+        return (
+            f"{counts['created']} created, {restored}{counts['updated']} updated, "
+            f"{counts['unchanged']} unchanged, {counts['rejected']} rejected"
+        )
 
     def counts(self) -> dict[str, int]:
         return {
             "created": len(self.create),
+            "restored": len(self.restore),
             "updated": len(self.update),
             "unchanged": len(self.unchanged),
             "rejected": len(self.rejected),
@@ -186,15 +200,16 @@ def plan_import(session: Session, event: Event, rows: Iterable[RawRow]) -> Impor
     """Sort rows into create / update / unchanged / rejected with one query to the database.
 
     The same e-mail (case-insensitive) as a guest already on the list updates that guest's
-    name and, when given, status. A second row with an e-mail seen earlier in the file is
-    rejected, and so is a row that fails validation; neither stops the others.
+    name and, when given, status; a removed guest's e-mail restores that guest. A second row
+    with an e-mail seen earlier in the file is rejected, and so is a row that fails
+    validation; neither stops the others.
     """
     existing = {
-        key: (guest_id, name, RsvpStatus(status))
-        for guest_id, key, name, status in session.execute(
-            sa.select(Guest.id, Guest.email_key, Guest.name, Guest.rsvp_status).where(
-                Guest.event_id == event.id
-            )
+        key: (guest_id, name, RsvpStatus(status), removed_at is not None)
+        for guest_id, key, name, status, removed_at in session.execute(
+            sa.select(
+                Guest.id, Guest.email_key, Guest.name, Guest.rsvp_status, Guest.removed_at
+            ).where(Guest.event_id == event.id)
         )
     }
     plan = ImportPlan()
@@ -220,16 +235,21 @@ def plan_import(session: Session, event: Event, rows: Iterable[RawRow]) -> Impor
         if clean.email_key not in existing:
             plan.create.append(clean)
             continue
-        guest_id, old_name, old_status = existing[clean.email_key]
-        if clean.name == old_name and clean.rsvp_status in (None, old_status):
+        guest_id, old_name, old_status, removed = existing[clean.email_key]
+        if removed:
+            plan.restore.append((guest_id, clean))
+        elif clean.name == old_name and clean.rsvp_status in (None, old_status):
             plan.unchanged.append(clean)
         else:
             plan.update.append((guest_id, clean))
     return plan
 
 
-def apply_import(session: Session, event: Event, plan: ImportPlan, now: datetime) -> dict[str, int]:
-    """Write a plan with one bulk INSERT and one bulk UPDATE; the caller commits."""
+def apply_import(
+    session: Session, event: Event, plan: ImportPlan, now: datetime, *, actor: Actor
+) -> dict[str, int]:
+    """Write a plan with one bulk INSERT and one bulk UPDATE, and one audit entry with its
+    counts; the caller commits."""
     if plan.create:
         session.execute(
             sa.insert(Guest),
@@ -247,26 +267,31 @@ def apply_import(session: Session, event: Event, plan: ImportPlan, now: datetime
                 for row in plan.create
             ],
         )
-    if plan.update:
+    changed = [(guest_id, row, {}) for guest_id, row in plan.update]
+    changed += [(guest_id, row, {"removed_at": None}) for guest_id, row in plan.restore]
+    if changed:
         session.execute(
             sa.update(Guest),
             [
-                {"id": guest_id, "name": row.name, "updated_at": now}
+                {"id": guest_id, "name": row.name, "updated_at": now, **extra}
                 | ({"rsvp_status": row.rsvp_status} if row.rsvp_status else {})
-                for guest_id, row in plan.update
+                for guest_id, row, extra in changed
             ],
         )
     counts = plan.counts()
+    if plan.importable:
+        details = {"source": "csv", **counts}
+        record(session, actor, "guest.import", now=now, event_id=event.id, details=details)
     log.info("guest import into event %s: %s", event.id, counts)
     return counts
 
 
 def import_csv(
-    session: Session, event: Event, text: str, now: datetime
+    session: Session, event: Event, text: str, now: datetime, *, actor: Actor
 ) -> tuple[ImportPlan, dict[str, int]]:
     """Parse, plan and apply in the caller's transaction (used by the CLI and the confirm step)."""
     plan = plan_import(session, event, parse_csv(text))
-    return plan, apply_import(session, event, plan, now)
+    return plan, apply_import(session, event, plan, now, actor=actor)
 
 
 # --- a pending upload between preview and confirmation ---------------------------------

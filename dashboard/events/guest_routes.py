@@ -1,4 +1,4 @@
-"""Host pages of an event's guest list: add, edit, remove, search, and CSV import.
+"""Host pages of an event's guest list: add, edit, remove and restore, search, CSV import.
 
 They belong to the ``events`` blueprint (``dashboard.events.routes.bp``), so their
 endpoints read ``events.guests`` and so on.
@@ -22,8 +22,10 @@ from flask import (
 from flask_login import login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from dashboard.audit.current import current_actor
 from dashboard.errors import ValidationError
 from dashboard.events import csv_import
+from dashboard.events import guests as guest_list
 from dashboard.events import services as svc
 from dashboard.events.access import EventAccess
 from dashboard.events.forms import (
@@ -45,6 +47,8 @@ from dashboard.web import (
 )
 
 GUESTS_PER_PAGE = 25
+#: List filters besides the RSVP statuses.
+UNSUBSCRIBED, REMOVED = "unsubscribed", "removed"
 UPLOAD_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and the CSRF field around the file
 
 
@@ -66,14 +70,26 @@ def add_guest(event_id: int):
     if form.validate():
         saved = save(
             form,
-            lambda: svc.add_guest(db.session, access.event, **_guest_fields(form)),
-            done=lambda guest: f"Added {guest.name} <{guest.email}>.",
+            lambda: guest_list.add_guest(
+                db.session, access.event, actor=current_actor(), now=now(), **_guest_fields(form)
+            ),
+            done=_added_text,
         )
         if saved:
             return redirect(url_for("events.guests", event_id=event_id))
     response = _guests_page(access, form)
     response.status_code = 400
     return response
+
+
+def _added_text(added: guest_list.GuestAdded) -> str:
+    guest = added.guest
+    if added.restored:
+        return (
+            f"{guest.name} <{guest.email}> is back on the guest list, with their history: "
+            "nothing they already received is sent to them again."
+        )
+    return f"Added {guest.name} <{guest.email}>."
 
 
 def _guest_fields(form: GuestForm) -> dict[str, Any]:
@@ -88,10 +104,12 @@ def _guests_page(access: EventAccess, form: GuestForm) -> Response:
     event = access.event
     query = request.args.get("q", "").strip()[:200]
     rsvp = request.args.get("rsvp", "")
-    if rsvp not in RsvpStatus._value2member_map_ and rsvp != "unsubscribed":
+    if rsvp not in RsvpStatus._value2member_map_ and rsvp not in (UNSUBSCRIBED, REMOVED):
         rsvp = ""
     page_number, _ = page_args(GUESTS_PER_PAGE)
-    page = paginate(svc.search_guests(event.id, query, rsvp), page_number, GUESTS_PER_PAGE)
+    removed = rsvp == REMOVED
+    stmt = guest_list.search_guests(event.id, query, None if removed else rsvp, removed=removed)
+    page = paginate(stmt, page_number, GUESTS_PER_PAGE)
     return render_page_or_fragment(
         "events/guests.html",
         "events/_guest_table.html",
@@ -111,13 +129,17 @@ def _guests_page(access: EventAccess, form: GuestForm) -> Response:
 def edit_guest(event_id: int, guest_id: int):
     event = event_for(event_id, Role.EDITOR).event
     guest = _guest_or_404(event, guest_id)
+    if guest.removed:
+        abort(404, f"{guest.name} was removed from the guest list; restore them to edit them.")
     form = GuestForm(
         data={"name": guest.name, "email": guest.email, "rsvp_status": guest.rsvp_status.value}
     )
     if form.validate_on_submit():
         saved = save(
             form,
-            lambda: svc.update_guest(db.session, guest, **_guest_fields(form)),
+            lambda: guest_list.update_guest(
+                db.session, guest, actor=current_actor(), now=now(), **_guest_fields(form)
+            ),
             done=lambda saved_guest: f"Saved {saved_guest.name}.",
         )
         if saved:
@@ -134,15 +156,33 @@ def edit_guest(event_id: int, guest_id: int):
 def remove_guest(event_id: int, guest_id: int):
     event = event_for(event_id, Role.EDITOR).event
     guest = _guest_or_404(event, guest_id)
-    name = guest.name
-    svc.remove_guest(db.session, guest)
+    if guest_list.remove_guest(db.session, guest, actor=current_actor(), now=now()):
+        flash(
+            f"Removed {guest.name} from the guest list. What they were sent stays in the "
+            "history; adding their address again brings them back.",
+            "success",
+        )
+    else:
+        flash(f"{guest.name} was already removed from the guest list.", "info")
     db.session.commit()
-    flash(f"Removed {name} from the guest list.", "success")
     return redirect(url_for("events.guests", event_id=event_id))
 
 
+@bp.post("/events/<int:event_id>/guests/<int:guest_id>/restore")
+@login_required
+def restore_guest(event_id: int, guest_id: int):
+    event = event_for(event_id, Role.EDITOR).event
+    guest = _guest_or_404(event, guest_id)
+    if guest_list.restore_guest(db.session, guest, actor=current_actor(), now=now()):
+        flash(f"{guest.name} is back on the guest list.", "success")
+    else:
+        flash(f"{guest.name} is on the guest list already.", "info")
+    db.session.commit()
+    return redirect(url_for("events.guests", event_id=event_id, rsvp=REMOVED))
+
+
 def _guest_or_404(event: Event, guest_id: int) -> Guest:
-    guest = svc.get_guest(db.session, event, guest_id)
+    guest = guest_list.get_guest(db.session, event, guest_id)
     if guest is None:
         abort(404, "No such guest on this event.")
     return guest
@@ -210,11 +250,8 @@ def confirm_import(event_id: int):
     upload = ImportUploadForm(formdata=None)
     saved = save(
         upload,  # the preview accepted this text; only a rule changed since would refuse it
-        lambda: csv_import.import_csv(db.session, event, text, now())[1],
-        done=lambda counts: (
-            f"Import done: {counts['created']} created, {counts['updated']} updated, "
-            f"{counts['unchanged']} unchanged, {counts['rejected']} rejected."
-        ),
+        lambda: csv_import.import_csv(db.session, event, text, now(), actor=current_actor())[0],
+        done=lambda plan: f"Import done: {plan.summary()}.",
     )
     if not saved:
         return _import_page(event, upload, 400)

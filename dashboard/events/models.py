@@ -35,6 +35,8 @@ class RsvpStatus(Words):
 
 class Event(db.Model):
     __tablename__ = "events"
+    #: SQLite reuses the highest id of deleted rows without this; links must never change meaning.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
@@ -83,6 +85,7 @@ class Guest(db.Model):
         sa.Index("ix_guests_event_id_rsvp_status", "event_id", "rsvp_status"),
         # The preview's first receivable guest, without sorting the event's guests.
         sa.Index("ix_guests_event_id_id", "event_id", "id"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -97,6 +100,9 @@ class Guest(db.Model):
         sa.String(64), unique=True, default=lambda: secrets.token_urlsafe(24)
     )
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Removed from the guest list: out of every audience and count, but the row stays so
+    #: their deliveries keep their history, and adding the address again restores it.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -109,3 +115,7 @@ class Guest(db.Model):
     @property
     def unsubscribed(self) -> bool:
         return self.unsubscribed_at is not None
+
+    @property
+    def removed(self) -> bool:
+        return self.removed_at is not None

@@ -50,6 +50,8 @@ def _private(response: Response) -> Response:
 @bp.route(RSVP_RULE, methods=["GET", "POST"])
 def rsvp(token: str):
     guest = _guest_or_404(token)
+    if guest.removed:  # off the guest list: no answer to give (unsubscribing still works)
+        abort(404, INVALID_LINK)
     form = RsvpForm(data={"rsvp_status": guest.rsvp_status.value})
     if form.validate_on_submit() and save(
         form, lambda: set_rsvp(db.session, guest, form.rsvp_status.data or "")

@@ -20,6 +20,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
+from dashboard.audit.current import current_actor
 from dashboard.events import services as svc
 from dashboard.events.access import EventAccess, role_for, visible_events
 from dashboard.events.forms import (
@@ -73,7 +74,7 @@ def create():
             form,
             lambda: svc.create_event(
                 db.session,
-                current_user,
+                current_actor(),
                 name=form.name.data or "",
                 starts_at=form.starts_at.data,  # type: ignore[arg-type]
                 timezone=form.timezone.data or "",
@@ -121,7 +122,7 @@ def edit(event_id: int):
                 db.session,
                 event,
                 now=now(),
-                actor=current_user,
+                actor=current_actor(),
                 name=form.name.data or "",
                 # Keep the stored instant (seconds included) when the form did not move it.
                 starts_at=None if unchanged_time else form.starts_at.data,
@@ -176,7 +177,12 @@ def add_collaborator(event_id: int):
         saved = save(
             form,
             lambda: svc.add_collaborator(
-                db.session, access.event, form.email.data or "", form.role.data or ""
+                db.session,
+                access.event,
+                form.email.data or "",
+                form.role.data or "",
+                actor=current_actor(),
+                now=now(),
             ),
             done=_now_role_text,
         )
@@ -194,7 +200,9 @@ def change_role(event_id: int, collaborator_id: int):
     role = request.form.get("role", "")
     saved = save(
         refusal,
-        lambda: svc.set_collaborator_role(db.session, access.event, collaborator_id, role),
+        lambda: svc.set_collaborator_role(
+            db.session, access.event, collaborator_id, role, actor=current_actor(), now=now()
+        ),
         done=_now_role_text,
     )
     return _after_collaborator_change(access, refusal, saved is not None)
@@ -208,7 +216,9 @@ def remove_collaborator(event_id: int, collaborator_id: int):
     refusal = ConfirmForm(formdata=None)
     saved = save(
         refusal,
-        lambda: svc.remove_collaborator(db.session, access.event, collaborator_id),
+        lambda: svc.remove_collaborator(
+            db.session, access.event, collaborator_id, actor=current_actor(), now=now()
+        ),
         done=f"Removed {email} from this event.",
     )
     return _after_collaborator_change(access, refusal, saved is not None)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from dashboard.audit.message_changes import message_states, record_message_changes, reminders_only
+from dashboard.audit.services import Actor, changes, record
 from dashboard.auth.models import User
 from dashboard.errors import ValidationError
 from dashboard.events.models import Collaborator, Event, Guest, Role, RsvpStatus
@@ -63,15 +66,23 @@ def _clean_event_fields(name: str, venue: str) -> tuple[str, str]:
 
 def create_event(
     session: Session,
-    actor: User,
+    actor: Actor,
     *,
     name: str,
     starts_at: str | datetime,
     timezone: str,
     venue: str,
     now: datetime,
+    owner: User | None = None,
 ) -> Event:
-    """The event, its owner row and its auto-reminders, in the caller's transaction."""
+    """The event, its owner row and its auto-reminders, in the caller's transaction.
+
+    The owner is the acting user, or ``owner`` (a command acting for someone).
+    """
+    if owner is None and actor.user_id is not None:
+        owner = session.get(User, actor.user_id)
+    if owner is None:
+        raise ValueError("an event needs a user as its owner")
     name, venue = _clean_event_fields(name, venue)
     timezone = valid_timezone(timezone)
     event = Event(
@@ -79,14 +90,35 @@ def create_event(
         starts_at=parse_starts_at(starts_at, timezone),
         timezone=timezone,
         venue=venue,
-        created_by_id=actor.id,
+        created_by_id=owner.id,
     )
     session.add(event)
-    session.add(Collaborator(event=event, user_id=actor.id, role=Role.OWNER))
+    session.add(Collaborator(event=event, user_id=owner.id, role=Role.OWNER))
     session.flush()
-    seed_reminders(session, event, now, created_by=actor)
+    reminders = seed_reminders(session, event, now, created_by=owner)
     session.flush()
+    record(
+        session,
+        actor,
+        "event.create",
+        now=now,
+        event_id=event.id,
+        details={**_event_fields(event), "owner": owner.email, "reminders": len(reminders)},
+    )
+    for reminder in reminders:
+        details = {"kind": reminder.kind, "send_at": reminder.send_at}
+        ids = {"event_id": event.id, "message_id": reminder.id}
+        record(session, actor, "message.create", now=now, **ids, details=details)
     return event
+
+
+def _event_fields(event: Event) -> dict[str, Any]:
+    return {
+        "name": event.name,
+        "starts_at": event.starts_at.astimezone(event.tz),
+        "timezone": event.timezone,
+        "venue": event.venue,
+    }
 
 
 def update_event(
@@ -94,7 +126,7 @@ def update_event(
     event: Event,
     *,
     now: datetime,
-    actor: User | None = None,
+    actor: Actor,
     name: str | None = None,
     starts_at: str | datetime | None = None,
     timezone: str | None = None,
@@ -114,6 +146,7 @@ def update_event(
     else:
         new_start = event.starts_at
     moved = new_start != event.starts_at or new_tz != event.timezone
+    before = _event_fields(event)
     event.name, event.venue, event.timezone, event.starts_at = (
         new_name,
         new_venue,
@@ -121,16 +154,28 @@ def update_event(
         new_start,
     )
     session.flush()
+    changed = changes(before, _event_fields(event))
+    if changed:
+        action = "event.move" if moved else "event.edit"
+        record(session, actor, action, now=now, event_id=event.id, details={"changes": changed})
     if moved:
-        reschedule_reminders(session, event, now, created_by=actor)
+        reminders = message_states(session, event.id, reminders_only())
+        user = session.get(User, actor.user_id) if actor.user_id is not None else None
+        reschedule_reminders(session, event, now, created_by=user)
         session.flush()
+        reason = "the event moved"
+        record_message_changes(
+            session, actor, event.id, reminders, reminders_only(), now=now, reason=reason
+        )
     return event
 
 
 # --- collaborators -----------------------------------------------------------------
 
 
-def add_collaborator(session: Session, event: Event, email: str, role: Role | str) -> Collaborator:
+def add_collaborator(
+    session: Session, event: Event, email: str, role: Role | str, *, actor: Actor, now: datetime
+) -> Collaborator:
     from dashboard.auth.services import find_user
 
     try:
@@ -150,12 +195,28 @@ def add_collaborator(session: Session, event: Event, email: str, role: Role | st
     if existing is not None:
         if existing.role is Role.OWNER and role is not Role.OWNER:
             _ensure_another_owner(session, event, existing)
+        _record_role(session, actor, existing, role, now)
         existing.role = role
         return existing
     collaborator = Collaborator(event_id=event.id, user_id=user.id, role=role)
     session.add(collaborator)
     session.flush()
+    details = {"email": user.email, "role": role}
+    record(session, actor, "collaborator.add", now=now, event_id=event.id, details=details)
     return collaborator
+
+
+def _record_role(
+    session: Session, actor: Actor, collaborator: Collaborator, role: Role, now: datetime
+) -> None:
+    if collaborator.role is role:
+        return
+    details = {
+        "email": collaborator.user.email,
+        "changes": changes({"role": collaborator.role}, {"role": role}),
+    }
+    event_id = collaborator.event_id
+    record(session, actor, "collaborator.role", now=now, event_id=event_id, details=details)
 
 
 def get_collaborator(session: Session, event: Event, collaborator_id: int) -> Collaborator | None:
@@ -179,7 +240,13 @@ def list_collaborators(session: Session, event: Event) -> list[Collaborator]:
 
 
 def set_collaborator_role(
-    session: Session, event: Event, collaborator_id: int, role: Role | str
+    session: Session,
+    event: Event,
+    collaborator_id: int,
+    role: Role | str,
+    *,
+    actor: Actor,
+    now: datetime,
 ) -> Collaborator:
     """Change one collaborator's role; the last owner cannot step down."""
     try:
@@ -191,19 +258,24 @@ def set_collaborator_role(
         raise ValidationError("No such collaborator on this event.")
     if collaborator.role is Role.OWNER and role is not Role.OWNER:
         _ensure_another_owner(session, event, collaborator)
+    _record_role(session, actor, collaborator, role, now)
     collaborator.role = role
     session.flush()
     return collaborator
 
 
-def remove_collaborator(session: Session, event: Event, collaborator_id: int) -> None:
+def remove_collaborator(
+    session: Session, event: Event, collaborator_id: int, *, actor: Actor, now: datetime
+) -> None:
     collaborator = get_collaborator(session, event, collaborator_id)
     if collaborator is None:
         raise ValidationError("No such collaborator on this event.")
     if collaborator.role is Role.OWNER:
         _ensure_another_owner(session, event, collaborator)
+    details = {"email": collaborator.user.email, "role": collaborator.role}
     session.delete(collaborator)
     session.flush()
+    record(session, actor, "collaborator.remove", now=now, event_id=event.id, details=details)
 
 
 def _ensure_another_owner(session: Session, event: Event, leaving: Collaborator) -> None:
@@ -257,47 +329,6 @@ def _has_control_characters(value: str) -> bool:
     return CONTROL_RE.search(value) is not None
 
 
-def find_guest_by_email(session: Session, event_id: int, email: str) -> Guest | None:
-    return session.scalar(
-        sa.select(Guest).where(Guest.event_id == event_id, Guest.email_key == Guest.key_for(email))
-    )
-
-
-def add_guest(
-    session: Session, event: Event, *, name: str, email: str, rsvp_status: str | None = None
-) -> Guest:
-    name, email, status = clean_guest(name, email, rsvp_status)
-    if find_guest_by_email(session, event.id, email) is not None:
-        raise ValidationError({"email": f"{email} is already on the guest list."})
-    guest = Guest(
-        event_id=event.id,
-        name=name,
-        email=email,
-        email_key=Guest.key_for(email),
-        rsvp_status=status,
-    )
-    session.add(guest)
-    session.flush()
-    return guest
-
-
-def update_guest(
-    session: Session, guest: Guest, *, name: str, email: str, rsvp_status: str | None
-) -> Guest:
-    name, email, status = clean_guest(name, email, rsvp_status)
-    other = find_guest_by_email(session, guest.event_id, email)
-    if other is not None and other.id != guest.id:
-        raise ValidationError({"email": f"{email} is already on the guest list."})
-    guest.name, guest.email, guest.email_key, guest.rsvp_status = (
-        name,
-        email,
-        Guest.key_for(email),
-        status,
-    )
-    session.flush()
-    return guest
-
-
 def set_rsvp(session: Session, guest: Guest, status: str) -> Guest:
     try:
         guest.rsvp_status = RsvpStatus(status)
@@ -314,67 +345,35 @@ def unsubscribe(session: Session, guest: Guest, now: datetime) -> Guest:
     return guest
 
 
-def get_guest(session: Session, event: Event, guest_id: int) -> Guest | None:
-    """The guest if it belongs to ``event``; another event's guest is treated as absent."""
-    guest = session.get(Guest, guest_id)
-    if guest is None or guest.event_id != event.id:
-        return None
-    return guest
-
-
-def remove_guest(session: Session, guest: Guest) -> None:
-    """Delete a guest (their deliveries go with them, by the foreign key's cascade)."""
-    session.delete(guest)
-    session.flush()
-
-
 def guest_by_token(session: Session, token: str) -> Guest | None:
     if not TOKEN_RE.match(token or ""):
         return None  # not one of ours; no query (and no NUL byte sent to the database)
     return session.scalar(sa.select(Guest).where(Guest.token == token))
 
 
-def search_guests(
-    event_id: int, query: str | None = None, status: str | None = None
-) -> sa.Select[tuple[Guest]]:
-    """Guests of one event whose name or e-mail contains ``query``, optionally of one RSVP status.
-
-    An unknown ``status`` filters nothing rather than failing: it comes from a URL.
-    """
-    stmt = sa.select(Guest).where(Guest.event_id == event_id)
-    query = (query or "").strip()
-    if query:
-        stmt = stmt.where(
-            sa.or_(
-                Guest.name.icontains(query, autoescape=True),
-                Guest.email.icontains(query, autoescape=True),
-            )
-        )
-    if status == "unsubscribed":
-        stmt = stmt.where(Guest.unsubscribed_at.is_not(None))
-    elif status in RsvpStatus._value2member_map_:
-        stmt = stmt.where(Guest.rsvp_status == RsvpStatus(status))
-    return stmt.order_by(Guest.name, Guest.id)
-
-
 def guest_counts(session: Session, event_id: int) -> dict[str, int]:
-    """Guests per RSVP status, plus ``total`` and ``unsubscribed``, from one aggregate query."""
+    """Guests on the list per RSVP status, plus ``total`` and ``unsubscribed``, and how many
+    were ``removed``, from one aggregate query."""
     counts = {status.value: 0 for status in RsvpStatus}
+    listed = Guest.removed_at.is_(None)
     rows = session.execute(
         sa.select(
             Guest.rsvp_status,
-            sa.func.count(),
-            sa.func.count(Guest.unsubscribed_at),
+            sa.func.count().filter(listed),
+            sa.func.count(Guest.unsubscribed_at).filter(listed),
+            sa.func.count().filter(~listed),
         )
         .where(Guest.event_id == event_id)
         .group_by(Guest.rsvp_status)
     ).all()
-    unsubscribed = 0
-    for status, count, unsub in rows:
+    unsubscribed = removed = 0
+    for status, count, unsub, gone in rows:
         counts[RsvpStatus(status).value] = count
         unsubscribed += unsub
+        removed += gone
     counts["total"] = sum(counts[s.value] for s in RsvpStatus)
     counts["unsubscribed"] = unsubscribed
+    counts["removed"] = removed
     return counts
 
 
@@ -383,7 +382,7 @@ def guest_totals_by_event(session: Session, event_ids: list[int]) -> dict[int, i
         return {}
     rows = session.execute(
         sa.select(Guest.event_id, sa.func.count())
-        .where(Guest.event_id.in_(event_ids))
+        .where(Guest.event_id.in_(event_ids), Guest.removed_at.is_(None))
         .group_by(Guest.event_id)
     ).all()
     return {event_id: count for event_id, count in rows}

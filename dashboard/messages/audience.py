@@ -1,7 +1,8 @@
 """Who a message reaches. The live count, the preview and dispatch all use these functions.
 
 Whether a guest can be reached at all is the channel's rule (its address column and what
-makes an address usable); being in the audience is the message's.
+makes an address usable); being in the audience is the message's, and a guest removed from
+the list is in no audience.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from dashboard.events.models import Guest, RsvpStatus
 from dashboard.messages.models import Audience
 
 REASON_UNSUBSCRIBED = "unsubscribed"
+#: Why a delivery made before its guest was removed is not sent.
+REASON_REMOVED = "removed from the guest list"
 
 
 def in_audience(audience: Audience | str) -> sa.ColumnElement[bool]:
     audience = Audience(audience)
+    listed = Guest.removed_at.is_(None)
     if audience is Audience.EVERYONE:
-        return sa.true()
-    return Guest.rsvp_status == RsvpStatus(audience.value)
+        return listed
+    return sa.and_(listed, Guest.rsvp_status == RsvpStatus(audience.value))
 
 
 def receivable(channel: Channel = EMAIL) -> sa.ColumnElement[bool]:

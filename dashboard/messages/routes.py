@@ -17,8 +17,9 @@ from flask import (
     request,
     url_for,
 )
-from flask_login import current_user, login_required
+from flask_login import login_required
 
+from dashboard.audit.current import current_actor
 from dashboard.dispatch import scheduler, states
 from dashboard.dispatch.queries import Counts, message_counts
 from dashboard.events.access import EventAccess
@@ -212,7 +213,7 @@ def create(event_id: int) -> Response | tuple[str, int]:
         saved = save(
             form,
             lambda: svc.create_message(
-                db.session, access.event, current_user, now=now(), **_compose_fields(form)
+                db.session, access.event, current_actor(), now=now(), **_compose_fields(form)
             ),
         )
         if saved:
@@ -241,7 +242,7 @@ def edit(event_id: int, message_id: int) -> Response | tuple[str, int]:
             saved = save(
                 form,
                 lambda: svc.update_message(
-                    db.session, message, now=now(), actor=current_user, **_compose_fields(form)
+                    db.session, message, now=now(), actor=current_actor(), **_compose_fields(form)
                 ),
             )
         except IllegalTransition as error:
@@ -265,7 +266,7 @@ def edit(event_id: int, message_id: int) -> Response | tuple[str, int]:
 @login_required
 def send_now(event_id: int, message_id: int) -> Response:
     def send(message: Message) -> str:
-        svc.send_now(db.session, message, current_user, now=now())
+        svc.send_now(db.session, message, current_actor(), now=now())
         return f"“{message.subject}” is being sent."
 
     return _row_action(event_id, message_id, send, wake=True)
@@ -275,7 +276,7 @@ def send_now(event_id: int, message_id: int) -> Response:
 @login_required
 def cancel(event_id: int, message_id: int) -> Response:
     def cancel_it(message: Message) -> str:
-        svc.cancel_message(db.session, message, now=now(), actor=current_user)
+        svc.cancel_message(db.session, message, now=now(), actor=current_actor())
         return f"“{message.subject}” was cancelled."
 
     return _row_action(event_id, message_id, cancel_it)

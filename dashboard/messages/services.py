@@ -18,7 +18,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from dashboard.auth.models import User
+from dashboard.audit.services import Actor, changes, record
 from dashboard.database import count_by
 from dashboard.db_types import Words
 from dashboard.dispatch import channels, states
@@ -172,7 +172,7 @@ def _check_future(send_at: datetime | None, now: datetime) -> datetime:
 def create_message(
     session: Session,
     event: Event,
-    actor: User | None,
+    actor: Actor,
     *,
     audience: Audience | str,
     channel: Channel | str = channels.EMAIL,
@@ -214,12 +214,14 @@ def create_message(
         # A new row starts where its mode says; send-now then moves it like any draft.
         status=MessageStatus.SCHEDULED if clean_mode is Mode.SCHEDULE else MessageStatus.DRAFT,
         send_at=when if clean_mode is not Mode.SEND_NOW else None,
-        created_by_id=actor.id if actor else None,
+        created_by_id=actor.user_id,
         created_at=now,
         updated_at=now,
     )
     session.add(message)
     session.flush()
+    details = {"kind": message.kind, **_audited(message)}
+    record(session, actor, "message.create", now=now, **_ids(message), details=details)
     if clean_mode is Mode.SEND_NOW:
         send_now(session, message, actor, now=now)
     return message
@@ -233,7 +235,7 @@ def update_message(
     message: Message,
     *,
     now: datetime,
-    actor: User | None = None,
+    actor: Actor,
     audience: Audience | str | _Unset = UNSET,
     channel: Channel | str | _Unset = UNSET,
     subject: str | _Unset = UNSET,
@@ -250,7 +252,6 @@ def update_message(
     current = MessageStatus(message.status)
     if current not in EDITABLE:
         raise states.refusal(current, MessageStatus.DRAFT)
-
     errors: dict[str, str] = {}
     fields: tuple[Audience, Channel, str, str] | None = None
     try:
@@ -269,6 +270,7 @@ def update_message(
     if errors or fields is None:
         raise ValidationError(errors)
     audience_, channel_, subject_, body_ = fields
+    before = _audited(message)
     moved = states.move_message(
         session,
         message.id,
@@ -284,9 +286,40 @@ def update_message(
     session.refresh(message)
     if not moved:  # the scheduler (or another tab) got there first
         raise states.refusal(message.status, MessageStatus.DRAFT)
+    _record_edit(session, actor, message, before, now)
     if clean_mode is Mode.SEND_NOW:
         send_now(session, message, actor, now=now)
     return message
+
+
+def _record_edit(
+    session: Session, actor: Actor, message: Message, before: dict[str, Any], now: datetime
+) -> None:
+    """``message.schedule`` when it is scheduled anew or at another time, else
+    ``message.edit``; nothing when nothing changed."""
+    changed = changes(before, _audited(message))
+    if not changed:
+        return
+    timed = "send_at" in changed or "status" in changed
+    scheduled = timed and message.status is MessageStatus.SCHEDULED
+    action = "message.schedule" if scheduled else "message.edit"
+    record(session, actor, action, now=now, **_ids(message), details={"changes": changed})
+
+
+def _audited(message: Message) -> dict[str, Any]:
+    """The fields of a message whose changes the audit log keeps."""
+    return {
+        "status": message.status,
+        "audience": message.audience,
+        "channel": message.channel,
+        "subject": message.subject,
+        "body": message.body,
+        "send_at": message.send_at,
+    }
+
+
+def _ids(message: Message) -> dict[str, int]:
+    return {"event_id": message.event_id, "message_id": message.id}
 
 
 def _target_and_time(
@@ -313,26 +346,29 @@ def _target_and_time(
 
 
 def schedule_message(
-    session: Session, message: Message, *, send_at: str | datetime, now: datetime
+    session: Session, message: Message, *, send_at: str | datetime, now: datetime, actor: Actor
 ) -> Message:
     """draft|scheduled -> scheduled at ``send_at`` (strictly in the future)."""
-    return update_message(session, message, now=now, mode=Mode.SCHEDULE, send_at=send_at)
+    return update_message(
+        session, message, now=now, actor=actor, mode=Mode.SCHEDULE, send_at=send_at
+    )
 
 
-def cancel_message(
-    session: Session, message: Message, *, now: datetime, actor: User | None = None
-) -> Message:
+def cancel_message(session: Session, message: Message, *, now: datetime, actor: Actor) -> Message:
     """draft|scheduled -> cancelled; anything else raises IllegalTransition (409)."""
+    was = message.status
     moved = states.move_message(
         session, message.id, MessageStatus.CANCELLED, now=now, expected=EDITABLE
     )
     session.refresh(message)
     if not moved:
         raise states.refusal(message.status, MessageStatus.CANCELLED)
+    details = {"changes": changes({"status": was}, {"status": message.status})}
+    record(session, actor, "message.cancel", now=now, **_ids(message), details=details)
     return message
 
 
-def send_now(session: Session, message: Message, actor: User | None, *, now: datetime) -> Batch:
+def send_now(session: Session, message: Message, actor: Actor, *, now: datetime) -> Batch:
     """Hand a draft or scheduled message to dispatch (atomic claim). Commit, then wake."""
     return start_send_now(session, message, actor, now)
 

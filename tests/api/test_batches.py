@@ -98,7 +98,7 @@ def test_retry_failed_queues_a_batch_then_409(
     body = response.json
     assert (body["trigger"], body["initiated_by"], body["status"]) == (
         "retry_failed",
-        owner.email,
+        f"{owner.email} (token tests)",  # the user and the token the call came with
         "running",
     )
     assert response.headers["Location"] == f"/api/batches/{body['id']}"

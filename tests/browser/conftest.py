@@ -29,8 +29,10 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from dashboard import create_app
+from dashboard.audit.services import Actor
 from dashboard.auth.models import User
 from dashboard.auth.services import create_user
+from dashboard.events import guests as guest_list
 from dashboard.events import services as event_services
 from dashboard.events.models import Guest
 from dashboard.extensions import db
@@ -168,9 +170,10 @@ def seed_event(
     local_day = datetime.now(ZoneInfo(timezone)) + timedelta(days=days_ahead)
     starts_at = local_day.replace(hour=19, minute=0, second=0, microsecond=0)
     with app_session(live_app) as session:
+        actor = Actor.of(session.get(User, owner_id))
         event = event_services.create_event(
             session,
-            session.get(User, owner_id),
+            actor,
             name=name,
             starts_at=starts_at.astimezone(UTC),
             timezone=timezone,
@@ -178,8 +181,14 @@ def seed_event(
             now=now,
         )
         for guest_name, email, status in guests:
-            event_services.add_guest(
-                session, event, name=guest_name, email=email, rsvp_status=status
+            guest_list.add_guest(
+                session,
+                event,
+                actor=actor,
+                now=now,
+                name=guest_name,
+                email=email,
+                rsvp_status=status,
             )
         session.commit()
         return event.id

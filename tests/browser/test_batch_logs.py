@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import expect
 
+from dashboard.audit.services import Actor
 from dashboard.auth.models import User
 from dashboard.events.models import Guest
 from dashboard.events.services import create_event
@@ -145,7 +146,7 @@ def seed_due_message(live_app, user_id: int, good: int, bad: int) -> tuple[int, 
         user = session.get(User, user_id)
         event = create_event(
             session,
-            user,
+            Actor.of(user),
             name="Browser Gala",
             starts_at=now + timedelta(days=30),
             timezone="Europe/Berlin",

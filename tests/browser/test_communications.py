@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from playwright.sync_api import expect
 
+from dashboard.audit.services import Actor
 from dashboard.extensions import db
 from dashboard.messages import services as message_services
 from dashboard.messages.models import Message, MessageKind
@@ -218,7 +219,9 @@ def test_a_refused_action_shows_its_reason(page, live_app, live_user):
                 Message.event_id == event_id, Message.kind == MessageKind.REMINDER_7D
             )
         ).one()
-        message_services.cancel_message(session, message, now=datetime.now(UTC))
+        message_services.cancel_message(
+            session, message, now=datetime.now(UTC), actor=Actor("another tab")
+        )
         session.commit()
 
     page.problems.allow_status(409)  # the refusal is the point of this test

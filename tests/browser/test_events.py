@@ -116,18 +116,33 @@ def test_removing_a_guest_asks_first(page, live_app, live_user):
     # Dismissed: nothing is sent, Ada stays.
     page.once("dialog", answer(accept=False))
     page.get_by_role("button", name="Remove Ada Lovelace").click()
-    assert dialogs == ["Remove Ada Lovelace <ada@example.org> from the guest list?"]
+    assert dialogs == [
+        "Remove Ada Lovelace <ada@example.org> from the guest list? They will receive no "
+        "further messages; what they were sent stays in the history."
+    ]
     expect(table.get_by_role("row").filter(has_text="ada@example.org")).to_have_count(1)
 
     # Accepted: the whole guests page comes back (boosted), with the flash and without Ada.
     page.once("dialog", answer(accept=True))
     page.get_by_role("button", name="Remove Ada Lovelace").click()
-    expect(flash(page)).to_have_text("Removed Ada Lovelace from the guest list.")
+    expect(flash(page)).to_have_text(
+        "Removed Ada Lovelace from the guest list. What they were sent stays in the history; "
+        "adding their address again brings them back."
+    )
     expect(table.get_by_role("row").filter(has_text="ada@example.org")).to_have_count(0)
     expect(table.get_by_role("row").filter(has_text="ben@example.org")).to_have_count(1)
     expect(page.get_by_role("region", name="Add a guest")).to_be_visible()
     assert page.url.endswith(f"/events/{event_id}/guests")
     assert len(dialogs) == 2
+
+    # The removed list brings her back, as she was.
+    page.get_by_role("link", name="Removed 1").click()
+    expect(table.get_by_role("row").filter(has_text="ada@example.org")).to_have_count(1)
+    page.get_by_role("button", name="Restore Ada Lovelace").click()
+    expect(flash(page)).to_have_text("Ada Lovelace is back on the guest list.")
+    expect(table).to_contain_text("No guest has been removed from the list.")
+    page.get_by_role("link", name="All 2").click()
+    expect(table.get_by_role("row").filter(has_text="ada@example.org")).to_have_count(1)
 
 
 def test_rsvp_link_changes_the_attending_count(page, open_page, live_app, live_user):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 
+from dashboard.audit.services import Actor
 from dashboard.dispatch import channels, transports
 from dashboard.dispatch.models import Delivery, DeliveryStatus, Outcome
 from dashboard.dispatch.transports import Payload, SendResult, Transport, TransportSpec
@@ -106,7 +107,7 @@ def test_a_second_channel_is_counted_previewed_and_sent_without_touching_the_eng
     message = create_message(
         db.session,
         event,
-        owner,
+        Actor.of(owner),
         audience="everyone",
         channel="text_test",
         subject="Hi",
@@ -138,7 +139,7 @@ def test_a_channel_that_is_not_registered_is_refused_at_compose_time(app, owner,
         create_message(
             db.session,
             make_event(),
-            owner,
+            Actor.of(owner),
             audience="everyone",
             channel="text_test",
             subject="Hi",

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from dashboard.audit.services import SCHEDULER
 from dashboard.db_types import utcnow
 from dashboard.dispatch import claim, recipients, services
 from dashboard.dispatch.models import (
@@ -38,7 +39,7 @@ def batch(app, make_event, make_guests, make_message, now):
     event = make_event()
     make_guests(event, 30)
     message = make_message(event)
-    batch = services.queue_batch(db.session, message.id, BatchTrigger.SCHEDULE, None, now)
+    batch = services.queue_batch(db.session, message.id, BatchTrigger.SCHEDULE, SCHEDULER, now)
     db.session.flush()
     recipients.materialize(db.session, message, now)
     db.session.commit()

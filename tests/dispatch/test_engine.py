@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from dashboard.audit.services import Actor
 from dashboard.dispatch.models import BatchStatus, BatchTrigger, DeliveryStatus, ErrorKind, Outcome
 from dashboard.dispatch.services import retry_failed
 from dashboard.errors import Conflict
@@ -241,7 +242,7 @@ def test_manual_retry_touches_only_failed_rows(
     }
 
     smtp_server.handler.rules = {}
-    batch = retry_failed(db.session, message, owner, now)
+    batch = retry_failed(db.session, message, Actor.of(owner), now)
     db.session.commit()
     assert (batch.trigger, batch.initiated_label) == (BatchTrigger.RETRY_FAILED, owner.email)
     dispatcher.poll()
@@ -259,7 +260,7 @@ def test_manual_retry_touches_only_failed_rows(
     assert len(deliveries_of(message)) == 6  # rows reused, none added
 
     with pytest.raises(Conflict):
-        retry_failed(db.session, message, owner, now)
+        retry_failed(db.session, message, Actor.of(owner), now)
 
 
 def test_dry_run_sends_nothing_and_records_dry_run(
@@ -352,7 +353,7 @@ def test_finished_message_keeps_figures_equal_to_its_rows(
     }
 
     smtp_server.handler.rules = {}
-    retry_failed(db.session, message, owner, now)
+    retry_failed(db.session, message, Actor.of(owner), now)
     db.session.commit()
     refresh(message)
     assert message.final_total is None  # in flight again: counted from the rows

@@ -27,10 +27,20 @@ def big_batch(app, make_event, make_message, make_batch, now):
     failed = sa.func.mod(Guest.id, 10) == 0  # every tenth guest failed
     db.session.execute(
         sa.insert(Delivery).from_select(
-            ["message_id", "guest_id", "email", "status", "attempts", "created_at", "updated_at"],
+            [
+                "message_id",
+                "guest_id",
+                "name",
+                "email",
+                "status",
+                "attempts",
+                "created_at",
+                "updated_at",
+            ],
             sa.select(
                 sa.literal(message.id),
                 Guest.id,
+                Guest.name,
                 Guest.email,
                 sa.case((failed, DeliveryStatus.FAILED.value), else_=DeliveryStatus.SENT.value),
                 sa.literal(1),

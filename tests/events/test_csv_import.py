@@ -8,12 +8,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from dashboard.audit.services import Actor
 from dashboard.errors import ValidationError
 from dashboard.events import csv_import
 from dashboard.events.models import Guest, RsvpStatus
 from dashboard.extensions import db
 from tests.events.conftest import hidden_value, upload_csv
 from tests.helpers import counted_statements
+
+ACTOR = Actor("tests")
 
 
 def guests_of(event) -> dict[str, tuple[str, str]]:
@@ -23,7 +26,7 @@ def guests_of(event) -> dict[str, tuple[str, str]]:
 
 
 def run(event, text: str, now):
-    plan, counts = csv_import.import_csv(db.session, event, text, now)
+    plan, counts = csv_import.import_csv(db.session, event, text, now, actor=ACTOR)
     db.session.commit()
     return plan, counts
 
@@ -35,7 +38,7 @@ def test_bom_and_semicolons_and_header_case(app, event, now):
     data = "\ufeffName ; E-Mail ;RSVP_STATUS\r\nAda Lovelace;ada@example.org;Attending\r\n Ben ; ben@example.org ; maybe \r\n"
     text = csv_import.decode_upload(data.encode("utf-8"))
     _, counts = run(event, text, now)
-    assert counts == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert counts == {"created": 2, "restored": 0, "updated": 0, "unchanged": 0, "rejected": 0}
     assert guests_of(event) == {
         "ada@example.org": ("Ada Lovelace", "attending"),
         "ben@example.org": ("Ben", "maybe"),
@@ -66,7 +69,7 @@ def test_rejections_carry_line_numbers_and_reasons(app, event, now):
         "Short\n"  # line 10: missing e-mail
     )
     plan, counts = run(event, text, now)
-    assert counts == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 5}
+    assert counts == {"created": 2, "restored": 0, "updated": 0, "unchanged": 0, "rejected": 5}
     reasons = {r.line: r.reason for r in plan.rejected}
     assert sorted(reasons) == [3, 4, 5, 7, 10]
     assert "Name is required" in reasons[3]
@@ -87,7 +90,7 @@ def test_existing_guests_are_updated_case_insensitively(app, event, make_guests,
         "New Person,new@example.org,\n"
     )
     plan, counts = run(event, text, now)
-    assert counts == {"created": 1, "updated": 2, "unchanged": 1, "rejected": 0}
+    assert counts == {"created": 1, "restored": 0, "updated": 2, "unchanged": 1, "rejected": 0}
     after = guests_of(event)
     assert after["guest0@example.org"] == ("Guest Zero Renamed", "declined")
     # A blank status keeps the guest's answer.
@@ -143,7 +146,13 @@ def test_twenty_thousand_rows_import_in_bulk(app, event, make_guests, now):
     lines += [f"Guest {i},GUEST{i}@example.org,attending" for i in range(20_000)]
     lines += ["Broken,broken,attending", "Dup,guest7@example.org,maybe"]
     plan, counts = run(event, "\n".join(lines) + "\n", now)
-    assert counts == {"created": 19_500, "updated": 500, "unchanged": 0, "rejected": 2}
+    assert counts == {
+        "created": 19_500,
+        "restored": 0,
+        "updated": 500,
+        "unchanged": 0,
+        "rejected": 2,
+    }
     total, attending, tokens = db.session.execute(
         sa.select(
             sa.func.count(),
@@ -163,7 +172,7 @@ def test_plan_reads_the_database_once(app, event, make_guests, now):
         )
         plan = csv_import.plan_import(db.session, event, rows)
         statements.clear()
-        csv_import.apply_import(db.session, event, plan, now)
+        csv_import.apply_import(db.session, event, plan, now, actor=ACTOR)
     db.session.rollback()
     assert len([s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]) == 2
 

@@ -6,11 +6,14 @@ from datetime import UTC, datetime, time, timedelta
 
 import sqlalchemy as sa
 
+from dashboard.audit.services import Actor
 from dashboard.events.services import update_event
 from dashboard.extensions import db
 from dashboard.messages import services as svc
 from dashboard.messages.models import Message, MessageKind, MessageStatus
 from tests.messages.conftest import reminder_kinds
+
+ACTOR = Actor("tests")
 
 ALL_FOUR = [
     MessageKind.REMINDER_7D,
@@ -92,11 +95,11 @@ def test_moving_the_event_moves_scheduled_reminders_and_leaves_cancelled_ones(ma
     event = make_event(starts_at=_local_evening(now, 30, zone))
     by_kind = {m.kind: m for m in _reminders(event)}
     cancelled = by_kind[MessageKind.REMINDER_3D]
-    svc.cancel_message(db.session, cancelled, now=now)
+    svc.cancel_message(db.session, cancelled, now=now, actor=ACTOR)
     db.session.commit()
     cancelled_at = cancelled.send_at
 
-    update_event(db.session, event, now=now, starts_at=_local_evening(now, 40, zone))
+    update_event(db.session, event, now=now, actor=ACTOR, starts_at=_local_evening(now, 40, zone))
     db.session.commit()
 
     new_day = event.starts_at.astimezone(zone).date()
@@ -116,7 +119,7 @@ def test_moving_the_event_moves_scheduled_reminders_and_leaves_cancelled_ones(ma
 
 def test_moving_the_event_closer_cancels_reminders_that_would_be_past(make_event, now):
     event = make_event(starts_at=now + timedelta(days=30))
-    update_event(db.session, event, now=now, starts_at=now + timedelta(days=2))
+    update_event(db.session, event, now=now, actor=ACTOR, starts_at=now + timedelta(days=2))
     db.session.commit()
     statuses = {m.kind: m.status for m in _reminders(event)}
     assert statuses[MessageKind.REMINDER_7D] is MessageStatus.CANCELLED
@@ -128,7 +131,12 @@ def test_moving_the_event_closer_cancels_reminders_that_would_be_past(make_event
 def test_reminder_texts_are_editable_like_any_message(event, now):
     reminder = next(m for m in _reminders(event) if m.kind is MessageKind.REMINDER_1D)
     svc.update_message(
-        db.session, reminder, now=now, subject="Tomorrow! {{event_name}}", body="Bring an umbrella."
+        db.session,
+        reminder,
+        now=now,
+        actor=ACTOR,
+        subject="Tomorrow! {{event_name}}",
+        body="Bring an umbrella.",
     )
     db.session.commit()
     stored = db.session.get(Message, reminder.id)

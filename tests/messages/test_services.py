@@ -7,12 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from dashboard.audit.services import Actor
 from dashboard.dispatch.models import Batch, BatchTrigger
 from dashboard.errors import ValidationError
 from dashboard.extensions import db
 from dashboard.messages import services as svc
 from dashboard.messages.models import IllegalTransition, Message, MessageKind, MessageStatus
 from tests.helpers import set_status
+
+ACTOR = Actor("tests")
 
 
 def _create(event, owner, now, **overrides):
@@ -25,7 +28,7 @@ def _create(event, owner, now, **overrides):
         "send_at": None,
     }
     fields.update(overrides)
-    message = svc.create_message(db.session, event, owner, now=now, **fields)
+    message = svc.create_message(db.session, event, Actor.of(owner), now=now, **fields)
     db.session.commit()
     return message
 
@@ -107,7 +110,13 @@ def test_update_switches_between_draft_and_schedule(event, owner, now):
     message = _create(event, owner, now)
     later = now + timedelta(days=1)
     svc.update_message(
-        db.session, message, now=now, subject="New subject", mode="schedule", send_at=later
+        db.session,
+        message,
+        now=now,
+        actor=ACTOR,
+        subject="New subject",
+        mode="schedule",
+        send_at=later,
     )
     db.session.commit()
     assert (message.status, message.subject, message.send_at) == (
@@ -117,18 +126,20 @@ def test_update_switches_between_draft_and_schedule(event, owner, now):
     )
 
     # Changing only the text keeps the schedule, even without repeating the time.
-    svc.update_message(db.session, message, now=now, body="Changed")
+    svc.update_message(db.session, message, now=now, actor=ACTOR, body="Changed")
     db.session.commit()
     assert message.status is MessageStatus.SCHEDULED and message.body == "Changed"
 
-    svc.update_message(db.session, message, now=now, mode="draft")
+    svc.update_message(db.session, message, now=now, actor=ACTOR, mode="draft")
     db.session.commit()
     assert message.status is MessageStatus.DRAFT
 
     with pytest.raises(ValidationError):
-        svc.schedule_message(db.session, message, send_at=now - timedelta(hours=1), now=now)
+        svc.schedule_message(
+            db.session, message, send_at=now - timedelta(hours=1), now=now, actor=ACTOR
+        )
     db.session.rollback()
-    svc.schedule_message(db.session, message, send_at=later, now=now)
+    svc.schedule_message(db.session, message, send_at=later, now=now, actor=ACTOR)
     db.session.commit()
     assert message.status is MessageStatus.SCHEDULED
 
@@ -136,7 +147,9 @@ def test_update_switches_between_draft_and_schedule(event, owner, now):
 def test_update_validates_like_create(event, owner, now):
     message = _create(event, owner, now)
     with pytest.raises(ValidationError) as caught:
-        svc.update_message(db.session, message, now=now, subject="a\rb", body="{{nope}}")
+        svc.update_message(
+            db.session, message, now=now, actor=ACTOR, subject="a\rb", body="{{nope}}"
+        )
     assert set(caught.value.errors) == {"subject", "body"}
     db.session.rollback()
     assert db.session.get(Message, message.id).subject == "Hello {{guest_name}}"
@@ -155,11 +168,11 @@ def test_update_validates_like_create(event, owner, now):
 def test_only_draft_and_scheduled_can_change(event, owner, now, status, make_message):
     message = make_message(event, status=status)
     with pytest.raises(IllegalTransition, match="can no longer be edited"):
-        svc.update_message(db.session, message, now=now, subject="Changed")
+        svc.update_message(db.session, message, now=now, actor=ACTOR, subject="Changed")
     with pytest.raises(IllegalTransition, match="can no longer be cancelled"):
-        svc.cancel_message(db.session, message, now=now)
+        svc.cancel_message(db.session, message, now=now, actor=ACTOR)
     with pytest.raises(IllegalTransition, match="can no longer be sent"):
-        svc.send_now(db.session, message, owner, now=now)
+        svc.send_now(db.session, message, ACTOR, now=now)
     db.session.rollback()
     assert db.session.get(Message, message.id).status is status
 
@@ -170,7 +183,7 @@ def test_edit_refused_when_the_scheduler_claimed_it_meanwhile(event, owner, now,
     assert message.status is MessageStatus.SCHEDULED  # what the stale page/session saw
     set_status(message, MessageStatus.SENDING)  # another process, committed
     with pytest.raises(IllegalTransition) as caught:
-        svc.update_message(db.session, message, now=now, subject="Too late")
+        svc.update_message(db.session, message, now=now, actor=ACTOR, subject="Too late")
     assert caught.value.current is MessageStatus.SENDING
     db.session.rollback()
     stored = db.session.get(Message, message.id)
@@ -181,14 +194,14 @@ def test_cancel_refused_when_the_scheduler_claimed_it_meanwhile(event, owner, no
     message = make_message(event, send_at=now + timedelta(hours=1))
     set_status(message, MessageStatus.SENDING)
     with pytest.raises(IllegalTransition, match="can no longer be cancelled"):
-        svc.cancel_message(db.session, message, now=now)
+        svc.cancel_message(db.session, message, now=now, actor=ACTOR)
     db.session.rollback()
     assert db.session.get(Message, message.id).status is MessageStatus.SENDING
 
 
 def test_cancel_and_tab_counts(event, owner, now, make_message):
     message = make_message(event, status=MessageStatus.DRAFT)
-    svc.cancel_message(db.session, message, now=now)
+    svc.cancel_message(db.session, message, now=now, actor=ACTOR)
     db.session.commit()
     assert message.status is MessageStatus.CANCELLED
     counts = svc.tab_counts(db.session, event.id)
