@@ -22,6 +22,8 @@ def in_audience(audience: Audience | str) -> sa.ColumnElement[bool]:
     audience = Audience(audience)
     if audience is Audience.EVERYONE:
         return sa.true()
+    if audience is Audience.NOT_DECLINED:
+        return Guest.rsvp_status != RsvpStatus.DECLINED
     return Guest.rsvp_status == RsvpStatus(audience.value)
 
 
@@ -53,6 +55,19 @@ class RecipientCount:
     @property
     def left_out(self) -> int:
         return self.in_audience - self.will_receive
+
+    def nobody(self) -> str | None:
+        """Why nobody would receive it, with the counts of those left out; None if someone would."""
+        if self.will_receive:
+            return None
+        if not self.in_audience:
+            return f"No guest would receive this: the audience “{self.audience.label}” is empty."
+        reasons = []
+        if self.unsubscribed:
+            reasons.append(f"{self.unsubscribed} unsubscribed")
+        if self.no_address:
+            reasons.append(f"{self.no_address} without a usable address")
+        return f"No guest would receive this: {', '.join(reasons)}."
 
 
 def count_recipients(

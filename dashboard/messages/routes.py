@@ -20,7 +20,8 @@ from flask import (
 from flask_login import current_user, login_required
 
 from dashboard.dispatch import scheduler, states
-from dashboard.dispatch.queries import Counts, message_counts
+from dashboard.dispatch.queries import Counts, message_counts, send_times
+from dashboard.errors import Conflict
 from dashboard.events.access import EventAccess
 from dashboard.events.models import Event, Role
 from dashboard.extensions import db
@@ -28,7 +29,7 @@ from dashboard.messages import audience as audiences
 from dashboard.messages import placeholders
 from dashboard.messages import services as svc
 from dashboard.messages.forms import ComposeForm
-from dashboard.messages.models import Audience, IllegalTransition, Message, MessageStatus
+from dashboard.messages.models import Audience, Message, MessageStatus
 from dashboard.messages.rendering import MessageRenderer
 from dashboard.web import (
     Page,
@@ -79,9 +80,8 @@ def _wake() -> None:
 def _list_context(access: EventAccess, tab: svc.Tab, page_no: int, per_page: int) -> dict[str, Any]:
     event = access.event
     listing: Page = paginate(svc.messages_query(event.id, tab.statuses, tab), page_no, per_page)
-    counts: dict[int, Counts] = (
-        message_counts(db.session, [m.id for m in listing.items]) if tab is svc.Tab.SENT else {}
-    )
+    ids = [m.id for m in listing.items] if tab is svc.Tab.SENT else []
+    counts: dict[int, Counts] = message_counts(db.session, ids)
     return {
         "event": event,
         "tab": tab,
@@ -89,7 +89,9 @@ def _list_context(access: EventAccess, tab: svc.Tab, page_no: int, per_page: int
         "tab_counts": svc.tab_counts(db.session, event.id),
         "listing": listing,
         "counts": counts,
+        "times": send_times(db.session, ids),
         "can_edit": access.can_edit,
+        "now": now(),
     }
 
 
@@ -208,7 +210,9 @@ def preview(event_id: int) -> str:
 def create(event_id: int) -> Response | tuple[str, int]:
     access = event_for(event_id, Role.EDITOR)
     form = ComposeForm()
-    if form.validate_on_submit():
+    if access.event.closed_reason is not None:
+        form.form_errors.append(access.event.closed_reason)
+    elif form.validate_on_submit():
         saved = save(
             form,
             lambda: svc.create_message(
@@ -217,9 +221,10 @@ def create(event_id: int) -> Response | tuple[str, int]:
         )
         if saved:
             return _after_change(access.event, saved.value, "saved")
+    status = 409 if access.event.closed_reason is not None else 400
     return render_template(
         "messages/communications.html", **_page_context(access, svc.Tab.SCHEDULED, form)
-    ), 400
+    ), status
 
 
 @bp.route(f"{BASE}/<int:message_id>/edit", methods=["GET", "POST"])
@@ -244,7 +249,7 @@ def edit(event_id: int, message_id: int) -> Response | tuple[str, int]:
                     db.session, message, now=now(), actor=current_user, **_compose_fields(form)
                 ),
             )
-        except IllegalTransition as error:
+        except Conflict as error:
             status, alert = 409, {"kind": "error", "text": str(error)}
         else:
             if saved:
@@ -313,7 +318,7 @@ def _row_action(
     message = _message(access.event, message_id)
     try:
         text = action(message)
-    except IllegalTransition as error:
+    except Conflict as error:  # the message's state, or its event, refuses it
         db.session.rollback()
         return _action_answer(access, {"kind": "error", "text": str(error)}, 409)
     db.session.commit()

@@ -24,10 +24,11 @@ from dashboard.db_types import Words
 from dashboard.dispatch import channels, states
 from dashboard.dispatch.channels import Channel
 from dashboard.dispatch.models import Batch
-from dashboard.dispatch.services import start_send_now
-from dashboard.errors import ValidationError
+from dashboard.dispatch.services import SENDABLE_NOW, start_send_now
+from dashboard.errors import Conflict, ValidationError
 from dashboard.events.models import Event
 from dashboard.messages import placeholders
+from dashboard.messages.checks import check_receivers, check_sendable
 from dashboard.messages.models import (
     EDITABLE,
     Audience,
@@ -185,8 +186,11 @@ def create_message(
 ) -> Message:
     """A new draft, scheduled message, or one handed to dispatch at once (send_now).
 
-    For send_now the caller commits and then wakes the scheduler.
+    For send_now the caller commits and then wakes the scheduler. Refused (Conflict) on a
+    cancelled or archived event.
     """
+    if event.closed_reason is not None:
+        raise Conflict(event.closed_reason)
     errors: dict[str, str] = {}
     fields: tuple[Audience, Channel, str, str] | None = None
     try:
@@ -204,6 +208,8 @@ def create_message(
         raise ValidationError(errors)
 
     clean_audience, clean_channel, clean_subject, clean_body = fields
+    if clean_mode is not Mode.DRAFT:
+        check_receivers(session, event.id, clean_audience, clean_channel)
     message = Message(
         event_id=event.id,
         kind=kind,
@@ -241,16 +247,15 @@ def update_message(
     mode: Mode | str | None = None,
     send_at: str | datetime | None | _Unset = UNSET,
 ) -> Message:
-    """Change a draft or scheduled message; UNSET fields keep their value.
+    """Change a draft, scheduled or overdue message; UNSET fields keep their value.
 
-    ``mode`` switches between draft and schedule (or hands the edited message to
-    dispatch with send_now); None keeps the current status. A scheduled message
-    needs a future send time whenever the time changes or it becomes scheduled.
+    ``mode`` switches between draft and schedule (or hands the edited message to dispatch
+    with send_now); None keeps the status. A scheduled message needs a future send time
+    whenever the time changes or it becomes scheduled; a move ends the ``status_reason``.
     """
     current = MessageStatus(message.status)
     if current not in EDITABLE:
         raise states.refusal(current, MessageStatus.DRAFT)
-
     errors: dict[str, str] = {}
     fields: tuple[Audience, Channel, str, str] | None = None
     try:
@@ -269,6 +274,7 @@ def update_message(
     if errors or fields is None:
         raise ValidationError(errors)
     audience_, channel_, subject_, body_ = fields
+    check_sendable(session, message, audience_, channel_, target, clean_mode is Mode.SEND_NOW, now)
     moved = states.move_message(
         session,
         message.id,
@@ -280,6 +286,7 @@ def update_message(
         subject=subject_,
         body=body_,
         send_at=when,
+        status_reason=message.status_reason if target is current else None,
     )
     session.refresh(message)
     if not moved:  # the scheduler (or another tab) got there first
@@ -292,7 +299,10 @@ def update_message(
 def _target_and_time(
     message: Message, mode: Mode | str | None, send_at: Any, now: datetime
 ) -> tuple[MessageStatus, Mode | None, datetime | None]:
-    """Where an edit takes the message (its status and send time), or ValidationError."""
+    """Where an edit takes the message (its status and send time), or ValidationError.
+
+    An overdue message given a new send time is scheduled again.
+    """
     current = MessageStatus(message.status)
     target, clean_mode, when = current, None, message.send_at
     if mode is not None:
@@ -304,6 +314,8 @@ def _target_and_time(
     if send_at is not UNSET and clean_mode is not Mode.SEND_NOW:
         when = parse_send_at(send_at, message.event.timezone)
         time_changes = True
+        if current is MessageStatus.OVERDUE and clean_mode is None and when is not None:
+            target = MessageStatus.SCHEDULED
     else:
         time_changes = current is not MessageStatus.SCHEDULED
     must_be_future = time_changes or when is None
@@ -322,9 +334,14 @@ def schedule_message(
 def cancel_message(
     session: Session, message: Message, *, now: datetime, actor: User | None = None
 ) -> Message:
-    """draft|scheduled -> cancelled; anything else raises IllegalTransition (409)."""
+    """draft|scheduled|overdue -> cancelled; anything else raises IllegalTransition (409)."""
     moved = states.move_message(
-        session, message.id, MessageStatus.CANCELLED, now=now, expected=EDITABLE
+        session,
+        message.id,
+        MessageStatus.CANCELLED,
+        now=now,
+        expected=EDITABLE,
+        status_reason=None,
     )
     session.refresh(message)
     if not moved:
@@ -333,7 +350,11 @@ def cancel_message(
 
 
 def send_now(session: Session, message: Message, actor: User | None, *, now: datetime) -> Batch:
-    """Hand a draft or scheduled message to dispatch (atomic claim). Commit, then wake."""
+    """Hand a draft, scheduled, overdue or dry-run message to dispatch (atomic claim).
+    Commit, then wake. Refused (409) when nobody would receive it."""
+    if message.status not in SENDABLE_NOW:
+        raise states.refusal(message.status, MessageStatus.SENDING)
+    check_receivers(session, message.event_id, message.audience, message.channel, Conflict)
     return start_send_now(session, message, actor, now)
 
 
@@ -351,8 +372,9 @@ class Tab(Words):
 
 
 TAB_STATUSES: dict[Tab, tuple[MessageStatus, ...]] = {
-    Tab.SCHEDULED: (MessageStatus.DRAFT, MessageStatus.SCHEDULED),
+    Tab.SCHEDULED: (MessageStatus.OVERDUE, MessageStatus.DRAFT, MessageStatus.SCHEDULED),
     Tab.SENT: (
+        MessageStatus.DRY_RUN,
         MessageStatus.SENDING,
         MessageStatus.SENT,
         MessageStatus.SENT_WITH_FAILURES,
@@ -369,7 +391,8 @@ def tab_for(status: MessageStatus) -> Tab:
 def messages_query(
     event_id: int, statuses: tuple[MessageStatus, ...] | None = None, tab: Tab | None = None
 ) -> sa.Select[tuple[Message]]:
-    """Newest first: by send time on the Sent tab, by creation elsewhere."""
+    """Newest first: by send time on the Sent tab, by creation elsewhere; on the Scheduled
+    tab the overdue ones come first (they wait for a host's decision)."""
     stmt = sa.select(Message).where(Message.event_id == event_id)
     if statuses:
         stmt = stmt.where(Message.status.in_([s.value for s in statuses]))
@@ -377,6 +400,9 @@ def messages_query(
         return stmt.order_by(
             sa.func.coalesce(Message.send_at, Message.updated_at).desc(), Message.id.desc()
         )
+    if tab is Tab.SCHEDULED:
+        overdue_first = sa.case((Message.status == MessageStatus.OVERDUE, 0), else_=1)
+        return stmt.order_by(overdue_first, Message.id.desc())
     return stmt.order_by(Message.id.desc())
 
 

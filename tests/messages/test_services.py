@@ -15,6 +15,13 @@ from dashboard.messages.models import IllegalTransition, Message, MessageKind, M
 from tests.helpers import set_status
 
 
+@pytest.fixture
+def event(event, make_guests):
+    """The shared event with one guest: scheduling or sending for nobody is refused."""
+    make_guests(event, 1)
+    return event
+
+
 def _create(event, owner, now, **overrides):
     fields = {
         "audience": "everyone",
