@@ -24,7 +24,7 @@ from dashboard.api.schemas import (
     RecipientCount,
 )
 from dashboard.dispatch import scheduler
-from dashboard.dispatch.queries import message_counts
+from dashboard.dispatch.queries import message_counts, send_times
 from dashboard.events.access import get_event_for
 from dashboard.events.models import Event, Role
 from dashboard.extensions import db
@@ -53,8 +53,9 @@ def _one(
     message: MessageRow, event: Event, model: type[Message] = Message, **extra: int
 ) -> Message:
     counts = message_counts(db.session, [message.id])
+    times = send_times(db.session, [message.id])
     row = Derived(message, **extra) if extra else message
-    return model.model_validate(row, context={"tz": event.tz, "counts": counts})
+    return model.model_validate(row, context={"tz": event.tz, "counts": counts, "times": times})
 
 
 def _wake() -> None:
@@ -68,8 +69,13 @@ def list_messages(event_id: int) -> MessagePage:
     event = get_event_for(db.session, current_user, event_id)
     query = load_query(MessageQuery)
     result = paginate(svc.messages_query(event.id, query.status), query.page, query.per_page)
-    counts = message_counts(db.session, [m.id for m in result.items])
-    return MessagePage.model_validate(result, context={"tz": event.tz, "counts": counts})
+    ids = [m.id for m in result.items]
+    context = {
+        "tz": event.tz,
+        "counts": message_counts(db.session, ids),
+        "times": send_times(db.session, ids),
+    }
+    return MessagePage.model_validate(result, context=context)
 
 
 @bp.post("/events/<int:event_id>/messages")
@@ -131,7 +137,12 @@ def cancel_message(event_id: int, message_id: int) -> Message:
 @bp.post("/events/<int:event_id>/messages/<int:message_id>/send-now")
 @operation(ok=MessageSent, status=202, tag="messages", errors=CHANGE_ERRORS)
 def send_now(event_id: int, message_id: int) -> tuple[Message, int]:
-    """Send a draft or scheduled message now (hands it to dispatch); editor or owner."""
+    """Send a message now (hands it to dispatch); editor or owner.
+
+    Drafts, scheduled and overdue messages, and dry runs (sent for real this time). Refused
+    (409, with why) when nobody would receive it, or when it can never be sent: a reminder
+    of an event that has started or is cancelled, anything of an archived event.
+    """
     event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
     message = _message(event, message_id)
     batch = svc.send_now(db.session, message, current_user, now=_now())

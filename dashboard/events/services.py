@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from dashboard.audit.services import Actor, record
 from dashboard.auth.models import User
-from dashboard.errors import ValidationError
+from dashboard.errors import Conflict, ValidationError
 from dashboard.events.models import Collaborator, Event, Guest, Role, RsvpStatus
-from dashboard.messages.reminders import reschedule_reminders, seed_reminders
+from dashboard.messages.reminders import Moves, reschedule_reminders, seed_reminders
 from dashboard.timeutil import parse_local_datetime, wall_time
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,15 @@ def update_event(
     starts_at: str | datetime | None = None,
     timezone: str | None = None,
     venue: str | None = None,
+    confirm_past: bool = False,
 ) -> Event:
-    """Change fields; when the start or zone moves, still-scheduled reminders move too."""
+    """Change fields; when the start or zone moves, the reminders not yet sent move too.
+
+    Moving the start into the past needs ``confirm_past`` (its unsent reminders are then
+    cancelled). A cancelled or archived event cannot be changed (Conflict).
+    """
+    if event.closed_reason is not None:
+        raise Conflict(event.closed_reason)
     new_name, new_venue = _clean_event_fields(
         name if name is not None else event.name, venue if venue is not None else event.venue
     )
@@ -114,6 +122,11 @@ def update_event(
     else:
         new_start = event.starts_at
     moved = new_start != event.starts_at or new_tz != event.timezone
+    if moved and new_start <= now and not confirm_past:
+        raise ValidationError(
+            {"confirm_past": _PAST_TEXT.format(when=wall_time(new_start, ZoneInfo(new_tz)))}
+        )
+    old_start, old_zone = event.starts_at, event.tz
     event.name, event.venue, event.timezone, event.starts_at = (
         new_name,
         new_venue,
@@ -122,9 +135,35 @@ def update_event(
     )
     session.flush()
     if moved:
-        reschedule_reminders(session, event, now, created_by=actor)
+        moves = reschedule_reminders(
+            session, event, now, created_by=actor, old_start=old_start, old_zone=old_zone
+        )
+        _record_moves(session, event, moves, Actor.of(actor), now)
         session.flush()
     return event
+
+
+_PAST_TEXT = (
+    "The new start, {when:%a %d %b %Y, %H:%M}, has already passed. Moving the event into the "
+    "past cancels its unsent reminders: confirm that this is what you want."
+)
+
+
+def _record_moves(
+    session: Session, event: Event, moves: Moves, actor: Actor, now: datetime
+) -> None:
+    """The reminders the system cancelled or brought back because the event moved."""
+    for action, ids in (("message.cancel", moves.cancelled), ("message.restore", moves.restored)):
+        for message_id in ids:
+            record(
+                session,
+                actor,
+                action,
+                now=now,
+                event_id=event.id,
+                message_id=message_id,
+                details={"reason": "the event moved", "starts_at": event.starts_at.isoformat()},
+            )
 
 
 # --- collaborators -----------------------------------------------------------------

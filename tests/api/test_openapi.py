@@ -227,6 +227,8 @@ def test_the_conformance_check_can_fail(app, event):
         "starts_at": "2030-06-01T18:00:00+02:00",
         "timezone": "Europe/Berlin",
         "venue": "",
+        "status": "active",
+        "cancelled_at": None,
         "created_at": "2030-01-01T00:00:00+00:00",
         "updated_at": "2030-01-01T00:00:00+00:00",
     }
@@ -265,7 +267,7 @@ def test_a_bad_query_parameter_is_400_with_our_error_shape(client, auth, event, 
     assert response.status_code == 400
     assert response.get_json()["fields"] == {
         "audience": "Unknown audience 'vips'; use one of: 'everyone', 'attending', 'pending', "
-        "'declined' or 'maybe'."
+        "'declined', 'maybe' or 'not_declined'."
     }
 
 
