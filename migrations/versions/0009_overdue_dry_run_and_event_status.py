@@ -34,7 +34,46 @@ NEW_AUDIENCE = OLD_AUDIENCE + ('not_declined',)
 EVENT_STATUS = ('active', 'cancelled', 'archived')
 
 
+class foreign_keys_off:
+    """SQLite rebuilds a table to change it (copy, DROP, rename), and with foreign keys
+    enforced, dropping the old ``messages`` or ``events`` would cascade-delete every
+    delivery, batch, entry and guest. The PRAGMA only takes effect outside a transaction,
+    so the driver's open transaction (SQLite runs DDL without one anyway) is committed
+    first, below Alembic's own bookkeeping; the check at the end proves no reference broke.
+    """
+
+    def __enter__(self):
+        bind = op.get_bind()
+        self.driver = bind.connection.dbapi_connection if bind.dialect.name == 'sqlite' else None
+        if self.driver is not None:
+            self._switch('OFF')
+            assert bind.exec_driver_sql('PRAGMA foreign_keys').scalar() == 0
+        return self
+
+    def __exit__(self, kind, *_):
+        if self.driver is not None:
+            if kind is None:
+                assert op.get_bind().exec_driver_sql('PRAGMA foreign_key_check').first() is None
+            self._switch('ON')
+        return False
+
+    def _switch(self, state):
+        if self.driver.in_transaction:
+            self.driver.commit()
+        self.driver.execute(f'PRAGMA foreign_keys={state}')
+
+
 def upgrade():
+    with foreign_keys_off():
+        _upgrade()
+
+
+def downgrade():
+    with foreign_keys_off():
+        _downgrade()
+
+
+def _upgrade():
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('status_reason', sa.String(length=300), nullable=True))
         batch_op.alter_column('status', existing_type=_enum('message_status', *OLD_STATUS), type_=_enum('message_status', *NEW_STATUS), existing_nullable=False)
@@ -45,10 +84,12 @@ def upgrade():
         batch_op.add_column(sa.Column('cancelled_at', sa.DateTime(), nullable=True))
 
 
-def downgrade():
+def _downgrade():
     op.execute("UPDATE messages SET status = 'cancelled' WHERE status IN ('overdue', 'dry_run')")
     op.execute("UPDATE messages SET audience = 'everyone' WHERE audience = 'not_declined'")
     with op.batch_alter_table('events', schema=None) as batch_op:
+        # The column's CHECK first: SQLite's batch copy would keep it, naming a lost column.
+        batch_op.alter_column('status', existing_type=_enum('event_status', *EVENT_STATUS), type_=sa.String(length=32), existing_nullable=False)
         batch_op.drop_column('cancelled_at')
         batch_op.drop_column('status')
 
