@@ -83,12 +83,11 @@ def verdict(row: Any, now: datetime, stale_after: timedelta) -> tuple[MessageSta
         return MessageStatus.CANCELLED, REASON_EVENT_CANCELLED
     if row.event_status is EventStatus.ARCHIVED:
         return MessageStatus.CANCELLED, REASON_EVENT_ARCHIVED
-    due = f"due {in_zone(row.send_at, row.timezone)}"
+    found = f"due {in_zone(row.send_at, row.timezone)}, found {lateness(now - row.send_at)} late"
     if row.kind is not MessageKind.CUSTOM and row.starts_at <= now:
-        started = in_zone(row.starts_at, row.timezone)
-        return MessageStatus.OVERDUE, f"{due}, found after the event started ({started})"
+        return MessageStatus.OVERDUE, f"{found}, after the event had started"
     if row.send_at < now - stale_after:
-        return MessageStatus.OVERDUE, f"{due}, found {lateness(now - row.send_at)} late"
+        return MessageStatus.OVERDUE, found
     return None
 
 

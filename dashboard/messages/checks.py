@@ -39,12 +39,14 @@ def check_sendable(
     target: MessageStatus,
     sends_now: bool,
     now: datetime,
+    error: type[Exception] = ValidationError,
 ) -> None:
-    """An edit that schedules the message or sends it now.
+    """An edit (or a send-now) that schedules the message or sends it now.
 
     Refused with the reason (409) when it can never be sent (a reminder of an event that
-    has started or is closed); refused (400) when nobody would receive it, unless it was
-    scheduled already (a host fixing a reminder's text before adding guests).
+    has started or is closed). Refused with ``error`` when nobody would receive it (an
+    edit's error on the audience, 400; a send-now button's 409); a message that was
+    scheduled already may be edited (a host fixing a reminder's text before adding guests).
     """
     if not sends_now and target is not MessageStatus.SCHEDULED:
         return
@@ -52,4 +54,4 @@ def check_sendable(
     if refused is not None:
         raise Conflict(refused)
     if sends_now or message.status is not MessageStatus.SCHEDULED:
-        check_receivers(session, message.event_id, audience, channel)
+        check_receivers(session, message.event_id, audience, channel, error)

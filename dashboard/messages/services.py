@@ -280,7 +280,7 @@ def update_message(
         message.id,
         target,
         now=now,
-        expected=EDITABLE,
+        expected=[status for status in EDITABLE if states.allowed(status, target)],
         audience=audience_,
         channel=channel_,
         subject=subject_,
@@ -354,7 +354,8 @@ def send_now(session: Session, message: Message, actor: User | None, *, now: dat
     Commit, then wake. Refused (409) when nobody would receive it."""
     if message.status not in SENDABLE_NOW:
         raise states.refusal(message.status, MessageStatus.SENDING)
-    check_receivers(session, message.event_id, message.audience, message.channel, Conflict)
+    audience, channel = message.audience, message.channel
+    check_sendable(session, message, audience, channel, message.status, True, now, Conflict)
     return start_send_now(session, message, actor, now)
 
 
