@@ -23,10 +23,11 @@ def run_due(until_idle: bool) -> None:
     from dashboard.dispatch.scheduler import build_dispatcher
 
     dispatcher = build_dispatcher(current_app, db.session)
-    recovered, batches, helped = 0, [], []
+    recovered, held_back, batches, helped = 0, 0, [], []
     while True:
         report = dispatcher.poll()
         recovered += report.recovered
+        held_back += report.held_back
         batches += report.batches
         helped += report.helped
         if not (until_idle and (report.batches or report.helped)):
@@ -35,6 +36,11 @@ def run_due(until_idle: bool) -> None:
         f"recovered {recovered} stale batch(es); ran {len(batches)} batch(es)"
         + (f": {', '.join(map(str, batches))}" if batches else "")
         + (f"; helped {', '.join(map(str, sorted(set(helped))))}" if helped else "")
+        + (
+            f"; held back {held_back} message(s) found too late (see their reason)"
+            if held_back
+            else ""
+        )
     )
 
 

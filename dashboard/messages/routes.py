@@ -337,6 +337,8 @@ def _tab_url(event: Event, tab: svc.Tab) -> str:
 def _done_text(message: Message, verb: str) -> str:
     if message.status is MessageStatus.SENDING:
         return f"“{message.subject}” is being sent."
+    if message.status is MessageStatus.OVERDUE:
+        return f"“{message.subject}” {verb}; it is still overdue until you give it a new time."
     if message.status is MessageStatus.SCHEDULED:
         when = message.send_at.astimezone(message.event.tz) if message.send_at else None
         at = f" for {when:%a %d %b %Y, %H:%M} {when.tzname()}" if when else ""

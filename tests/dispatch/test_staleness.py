@@ -7,10 +7,13 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 
 from dashboard.audit.models import AuditEntry
+from dashboard.config import ConfigError, load_config
 from dashboard.dispatch import claim, staleness
+from dashboard.dispatch.settings import DispatchSettings
 from dashboard.events.models import EventStatus, RsvpStatus
 from dashboard.events.services import create_event
 from dashboard.extensions import db
@@ -167,3 +170,28 @@ def test_lateness_reads_in_whole_units():
     assert staleness.lateness(timedelta(hours=7, minutes=59)) == "7 hours"
     assert staleness.lateness(timedelta(minutes=1)) == "1 minute"
     assert staleness.lateness(timedelta(seconds=5)) == "5 seconds"
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [("0", "DISPATCH_STALE_AFTER_MINUTES=0 must be at least 1"), ("soon", "is not a whole number")],
+)
+def test_the_limit_is_validated_at_start_up(tmp_path, raw, problem):
+    with pytest.raises(ConfigError, match=problem):
+        load_config({"APP_ENV": "testing", "DISPATCH_STALE_AFTER_MINUTES": raw}, tmp_path)
+
+
+def test_the_limit_defaults_to_six_hours(tmp_path):
+    config = load_config({"APP_ENV": "testing"}, tmp_path)
+    assert DispatchSettings.from_config(config).stale_after == timedelta(hours=6)
+    config = load_config({"APP_ENV": "testing", "DISPATCH_STALE_AFTER_MINUTES": "90"}, tmp_path)
+    assert DispatchSettings.from_config(config).stale_after == timedelta(minutes=90)
+
+
+def test_run_due_says_what_it_held_back(runner, make_event, make_guests, make_message, now):
+    event = make_event()
+    make_guests(event, 1)
+    make_message(event, send_at=now - timedelta(hours=7))
+    result = runner.invoke(args=["dispatch", "run-due"])
+    assert result.exit_code == 0, result.output
+    assert "ran 0 batch(es); held back 1 message(s) found too late" in result.output
