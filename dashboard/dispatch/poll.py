@@ -80,10 +80,8 @@ class Dispatcher:
         report = PollReport()
         self.record_poll()
         report.recovered = self.recover()
-        report.held_back = staleness.hold_back(
-            self.session, self.clock(), self.settings.stale_after
-        )
-        for message_id in self._due(limit):
+        due, report.held_back = self._due(limit)
+        for message_id in due:
             now = self.clock()
             fresh = staleness.sendable(now, self.settings.stale_after)
             if claim.claim_due(self.session, message_id, self.worker, now, also=fresh):
@@ -114,20 +112,9 @@ class Dispatcher:
             self.session.add(SchedulerPoll(name=self.worker, last_poll_at=now, last_error=error))
         self.session.commit()
 
-    def _due(self, limit: int) -> list[int]:
-        now = self.clock()
-        return list(
-            self.session.scalars(
-                sa.select(Message.id)
-                .where(
-                    Message.status == MessageStatus.SCHEDULED,
-                    Message.send_at <= now,
-                    staleness.sendable(now, self.settings.stale_after),
-                )
-                .order_by(Message.send_at, Message.id)
-                .limit(limit)
-            ).all()
-        )
+    def _due(self, limit: int) -> tuple[list[int], int]:
+        """Due messages to send, after holding back those found too late (and how many)."""
+        return staleness.due(self.session, self.clock(), self.settings.stale_after, limit)
 
     def _in_flight(self, limit: int) -> list[int]:
         now = self.clock()

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from dashboard.audit.services import SCHEDULER, record
 from dashboard.dispatch import states
@@ -32,13 +32,14 @@ REASON_EVENT_CANCELLED = "event cancelled"
 REASON_EVENT_ARCHIVED = "event archived"
 
 
-#: The message's event inside the EXISTS clauses below (an alias, so that they also work in
-#: a query that joins the events table itself).
-_EVENT = aliased(Event, name="message_event")
+#: The message's event inside the EXISTS clauses below: an alias, so that they also work in
+#: a query that joins the events table itself, and a Core one, because the poller builds
+#: these clauses on every pass (ORM-annotated ones cost about a millisecond each).
+_EVENT = Event.__table__.alias("message_event")
 
 
 def _event(*where: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
-    return sa.exists().where(_EVENT.id == Message.event_id, *where).correlate_except(_EVENT)
+    return sa.exists().where(_EVENT.c.id == Message.event_id, *where).correlate_except(_EVENT)
 
 
 def late(now: datetime, stale_after: timedelta) -> sa.ColumnElement[bool]:
@@ -47,11 +48,14 @@ def late(now: datetime, stale_after: timedelta) -> sa.ColumnElement[bool]:
 
 def event_started(now: datetime) -> sa.ColumnElement[bool]:
     """A reminder whose event has begun: it would remind nobody of anything."""
-    return sa.and_(Message.kind != MessageKind.CUSTOM, _event(_EVENT.starts_at <= now))
+    return sa.and_(Message.kind != MessageKind.CUSTOM, _event(_EVENT.c.starts_at <= now))
+
+
+_CLOSED = _event(_EVENT.c.status != EventStatus.ACTIVE)
 
 
 def event_closed() -> sa.ColumnElement[bool]:
-    return _event(_EVENT.status != EventStatus.ACTIVE)
+    return _CLOSED
 
 
 def sendable(now: datetime, stale_after: timedelta) -> sa.ColumnElement[bool]:
@@ -91,56 +95,63 @@ def verdict(row: Any, now: datetime, stale_after: timedelta) -> tuple[MessageSta
     return None
 
 
-def hold_back(session: Session, now: datetime, stale_after: timedelta, limit: int = 500) -> int:
-    """Move every due scheduled message that must not be sent now to overdue (or cancelled),
-    with its reason and an audit entry by the scheduler; commits. How many it moved."""
-    rows = session.execute(
-        sa.select(
-            Message.id,
-            Message.kind,
-            Message.send_at,
-            Message.event_id,
-            Event.starts_at,
-            Event.timezone,
-            Event.status.label("event_status"),
-        )
-        .join(Event, Event.id == Message.event_id)
-        .where(
-            Message.status == MessageStatus.SCHEDULED,
-            Message.send_at <= now,
-            sa.not_(sendable(now, stale_after)),
-        )
-        .order_by(Message.send_at, Message.id)
-        .limit(limit)
-    ).all()
-    moved = 0
-    for row in rows:
-        found = verdict(row, now, stale_after)
-        if found is None:
-            continue
-        target, reason = found
-        if states.move_message(
-            session,
-            row.id,
-            target,
-            now=now,
-            expected=[MessageStatus.SCHEDULED],
-            status_reason=reason,
-        ):
-            action = "message.overdue" if target is MessageStatus.OVERDUE else "message.cancel"
-            details = {"reason": reason, "send_at": row.send_at.isoformat()}
-            record(
-                session,
-                SCHEDULER,
-                action,
-                now=now,
-                event_id=row.event_id,
-                message_id=row.id,
-                details=details,
+def due(
+    session: Session, now: datetime, stale_after: timedelta, limit: int
+) -> tuple[list[int], int]:
+    """The due scheduled messages the poller may send now (at most ``limit``, oldest first),
+    and how many it held back instead: moved to overdue (or cancelled) with the reason and
+    an audit entry by the scheduler. Commits.
+
+    One query gives each due message with what its verdict needs, so an idle pass costs no
+    more than before; while a whole page is held back (after a long outage) it looks again,
+    so the fresh messages behind the stale ones are not kept waiting.
+    """
+    held = 0
+    while True:
+        rows = session.execute(
+            sa.select(
+                Message.id,
+                Message.kind,
+                Message.send_at,
+                Message.event_id,
+                Event.starts_at,
+                Event.timezone,
+                Event.status.label("event_status"),
             )
-            log.warning("message %s held back: %s", row.id, reason)
-            moved += 1
-    session.commit()
+            .join(Event, Event.id == Message.event_id)
+            .where(Message.status == MessageStatus.SCHEDULED, Message.send_at <= now)
+            .order_by(Message.send_at, Message.id)
+            .limit(limit)
+        ).all()
+        sendable_now = []
+        for row in rows:
+            found = verdict(row, now, stale_after)
+            if found is None:
+                sendable_now.append(row.id)
+            elif _hold(session, row, *found, now):
+                held += 1
+        session.commit()
+        if sendable_now or len(rows) < limit:
+            return sendable_now, held
+
+
+def _hold(session: Session, row: Any, target: MessageStatus, reason: str, now: datetime) -> bool:
+    moved = states.move_message(
+        session, row.id, target, now=now, expected=[MessageStatus.SCHEDULED], status_reason=reason
+    )
+    if moved:
+        action = "message.overdue" if target is MessageStatus.OVERDUE else "message.cancel"
+        details = {"reason": reason, "send_at": row.send_at.isoformat()}
+        record(
+            session,
+            SCHEDULER,
+            action,
+            now=now,
+            event_id=row.event_id,
+            message_id=row.id,
+            details=details,
+        )
+        log.warning("message %s held back: %s", row.id, reason)
     return moved
 
 

@@ -195,3 +195,18 @@ def test_run_due_says_what_it_held_back(runner, make_event, make_guests, make_me
     result = runner.invoke(args=["dispatch", "run-due"])
     assert result.exit_code == 0, result.output
     assert "ran 0 batch(es); held back 1 message(s) found too late" in result.output
+
+
+def test_fresh_messages_behind_a_page_of_stale_ones_still_go(
+    dispatcher, make_event, make_guests, make_message, now, smtp_server
+):
+    """After a long outage the oldest (stale) messages fill the first pages of the look."""
+    event = make_event()
+    make_guests(event, 1)
+    stale = [make_message(event, send_at=now - timedelta(days=2, minutes=i)) for i in range(5)]
+    fresh = make_message(event, send_at=now - timedelta(minutes=1))
+    report = dispatcher.poll(limit=2)
+    assert report.held_back == 5 and len(report.batches) == 1
+    db.session.refresh(fresh)
+    assert fresh.status is MessageStatus.SENT and len(smtp_server.received) == 1
+    assert {db.session.get(Message, m.id).status for m in stale} == {MessageStatus.OVERDUE}
