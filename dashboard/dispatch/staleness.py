@@ -6,7 +6,7 @@ down, say) is not sent: it becomes ``overdue`` with the reason in the event's ow
 cancel. A reminder whose event has started becomes overdue too, and can never be sent;
 a message of a cancelled or archived event is cancelled. The claim repeats the same rule
 in its WHERE (``sendable``), so a message is never claimed late even when the pass that
-looked at it took long.
+looked at it took long (a big batch sent in between).
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ They belong to the ``events`` blueprint (``dashboard.events.routes.bp``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Response, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
@@ -118,7 +120,9 @@ def delete_event(event_id: int) -> Response | tuple[str, int]:
     )
 
 
-def _act(event_id: int, call, done: str, target: str) -> Response | tuple[str, int]:  # type: ignore[no-untyped-def]
+def _act(
+    event_id: int, call: Callable[[], object], done: str, target: str
+) -> Response | tuple[str, int]:
     """Run a lifecycle change and commit it; a refusal shows the event page with why (409)."""
     try:
         call()
