@@ -82,7 +82,10 @@ def _register_blueprints(app: Flask) -> None:
     from dashboard.api import bp as api_bp
     from dashboard.auth.routes import bp as auth_bp
     from dashboard.dispatch.routes import bp as dispatch_bp
-    from dashboard.events import guest_routes  # noqa: F401 - its pages join the events blueprint
+    from dashboard.events import (  # noqa: F401 - their pages join the events blueprint
+        guest_routes,
+        lifecycle_routes,
+    )
     from dashboard.events.public import bp as public_bp
     from dashboard.events.routes import bp as events_bp
     from dashboard.messages.routes import bp as messages_bp

@@ -180,6 +180,7 @@ def _dispatch_settings(env: Mapping[str, str], app_env: str) -> dict[str, Any]:
         "DISPATCH_RATE_PER_SECOND": number(parse_float, "DISPATCH_RATE_PER_SECOND", None, 0.001),
         "DISPATCH_COMMIT_EVERY": number(parse_int, "DISPATCH_COMMIT_EVERY", 50, 1),
         "DISPATCH_LEASE_SECONDS": number(parse_float, "DISPATCH_LEASE_SECONDS", None, 1.0),
+        "DISPATCH_STALE_AFTER_MINUTES": number(parse_int, "DISPATCH_STALE_AFTER_MINUTES", 360, 1),
         "LOG_RETENTION_DAYS": number(parse_int, "LOG_RETENTION_DAYS", 180, 1),
         "AUDIT_RETENTION_DAYS": number(parse_int, "AUDIT_RETENTION_DAYS", 730, 1),
     }

@@ -255,7 +255,7 @@ def test_0008_converts_a_filled_0006_database_without_losing_a_row(empty_databas
         with db.engine.begin() as conn:
             _fill_0006(conn)
             before = _snapshot(conn)
-        upgrade()  # to head
+        upgrade(revision="0008")
         with db.engine.connect() as conn:
             after = _snapshot(conn)
             names = conn.execute(sa.text("SELECT name FROM deliveries ORDER BY id")).scalars()

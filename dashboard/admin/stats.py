@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 
 from dashboard.database import count_by
 from dashboard.db_types import iso
-from dashboard.dispatch.models import Batch, BatchStatus, Delivery, DeliveryStatus, SchedulerPoll
+from dashboard.dispatch.models import (
+    Batch,
+    BatchEntry,
+    BatchStatus,
+    Delivery,
+    DeliveryStatus,
+    Outcome,
+    SchedulerPoll,
+)
 from dashboard.dispatch.rules import retryable
 from dashboard.dispatch.settings import DispatchSettings
 from dashboard.messages.models import Message, MessageStatus
@@ -95,6 +103,12 @@ def collect_stats(session: Session, now: datetime, settings: StatsSettings) -> d
                 session, Delivery.status, DeliveryStatus, Delivery.updated_at >= day_ago
             ),
             "all": _by_status(session, Delivery.status, DeliveryStatus),
+        },
+        "outcomes": {
+            "last_24h": _by_status(
+                session, BatchEntry.outcome, Outcome, BatchEntry.processed_at >= day_ago
+            ),
+            "all": _by_status(session, BatchEntry.outcome, Outcome),
         },
         "failed_awaiting_retry": failed_row[0],
         "failed_permanently": failed_row[1],

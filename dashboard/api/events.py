@@ -6,22 +6,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import url_for
+from flask import Response, current_app, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import NotFound
 
 from dashboard.api import bp, load_body, load_query, validate
 from dashboard.api.inputs import (
+    EventCancel,
     EventCreate,
+    EventQuery,
     EventUpdate,
     GuestBulk,
     GuestQuery,
     GuestRow,
-    Paging,
 )
 from dashboard.api.openapi import operation
 from dashboard.api.schemas import (
+    Derived,
     Event,
+    EventEnded,
     EventPage,
     Guest,
     GuestBulkResult,
@@ -30,8 +33,10 @@ from dashboard.api.schemas import (
 )
 from dashboard.audit.current import current_actor
 from dashboard.audit.services import record
+from dashboard.dispatch import scheduler
 from dashboard.errors import ValidationError
 from dashboard.events import guests as guest_list
+from dashboard.events import lifecycle
 from dashboard.events import services as events
 from dashboard.events.access import get_event_for, visible_events
 from dashboard.events.models import Event as EventRow
@@ -40,18 +45,23 @@ from dashboard.events.models import Role
 from dashboard.extensions import db
 from dashboard.web import MAX_SEARCH, paginate
 
+#: What an event's status can refuse, on top of the usual errors.
+LIFECYCLE_ERRORS = (401, 403, 404, 409)
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
 @bp.get("/events")
-@operation(ok=EventPage, tag="events", query=Paging, errors=(401,))
+@operation(ok=EventPage, tag="events", query=EventQuery, errors=(401,))
 def list_events() -> EventPage:
-    """Events you can see, the latest first."""
-    paging = load_query(Paging)
+    """Events you can see, the latest first (`status` keeps only some: active, archived...)."""
+    query = load_query(EventQuery)
     stmt = visible_events(current_user).order_by(EventRow.starts_at.desc(), EventRow.id.desc())
-    return EventPage.model_validate(paginate(stmt, paging.page, paging.per_page))
+    if query.status:
+        stmt = stmt.where(EventRow.status.in_([s.value for s in query.status]))
+    return EventPage.model_validate(paginate(stmt, query.page, query.per_page))
 
 
 @bp.post("/events")
@@ -81,11 +91,13 @@ def get_event(event_id: int) -> Event:
 
 
 @bp.patch("/events/<int:event_id>")
-@operation(ok=Event, tag="events", body=EventUpdate)
+@operation(ok=Event, tag="events", body=EventUpdate, errors=LIFECYCLE_ERRORS)
 def update_event(event_id: int) -> Event:
     """Change an event; editor or owner.
 
-    Moving it moves its still-scheduled reminders.
+    Moving it moves its reminders that have not gone out (same days before the event, same
+    time of day); moving it into the past needs `confirm_past: true` and cancels them. A
+    cancelled or archived event cannot be changed (409).
     """
     event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
     changes = load_body(EventUpdate).model_dump(exclude_unset=True)
@@ -124,6 +136,71 @@ def remove_guest(event_id: int, guest_id: int) -> Guest:
     guest_list.remove_guest(db.session, guest, actor=current_actor(), now=_now())
     db.session.commit()
     return Guest.model_validate(guest)
+
+
+def _ended(ended: lifecycle.Ended) -> EventEnded:
+    notice = ended.notice.id if ended.notice is not None else None
+    row = Derived(ended.event, cancelled_messages=len(ended.cancelled), notice_message_id=notice)
+    return EventEnded.model_validate(row)
+
+
+@bp.post("/events/<int:event_id>/cancel")
+@operation(ok=EventEnded, tag="events", body=EventCancel, errors=LIFECYCLE_ERRORS)
+def cancel_event(event_id: int) -> EventEnded:
+    """Cancel an event; owner.
+
+    Its draft, scheduled and overdue messages are cancelled (`status_reason` "event
+    cancelled"), guests can no longer change their RSVP, and nothing more is sent for it.
+    With `notify` a notice goes through dispatch to every guest who has not declined
+    (refused with 400 when nobody would receive it). The body may be left out.
+    """
+    event = get_event_for(db.session, current_user, event_id, Role.OWNER)
+    body = load_body(EventCancel) if request.get_data() else EventCancel()
+    ended = lifecycle.cancel_event(
+        db.session, event, current_actor(), now=_now(), **body.model_dump(exclude_none=True)
+    )
+    db.session.commit()
+    if ended.notice is not None:
+        scheduler.wake(current_app._get_current_object())  # type: ignore[attr-defined]
+    return _ended(ended)
+
+
+@bp.post("/events/<int:event_id>/archive")
+@operation(ok=EventEnded, tag="events", errors=LIFECYCLE_ERRORS)
+def archive_event(event_id: int) -> EventEnded:
+    """Archive an event; owner.
+
+    It leaves the default lists of the pages, stays readable, and nothing more is sent for
+    it; its draft, scheduled and overdue messages are cancelled. Refused (409) while a
+    message is being sent.
+    """
+    event = get_event_for(db.session, current_user, event_id, Role.OWNER)
+    ended = lifecycle.archive_event(db.session, event, current_actor(), now=_now())
+    db.session.commit()
+    return _ended(ended)
+
+
+@bp.post("/events/<int:event_id>/unarchive")
+@operation(ok=Event, tag="events", errors=LIFECYCLE_ERRORS)
+def unarchive_event(event_id: int) -> Event:
+    """Bring an archived event back (cancelled again if it had been cancelled); owner."""
+    event = get_event_for(db.session, current_user, event_id, Role.OWNER)
+    lifecycle.unarchive_event(db.session, event, current_actor(), now=_now())
+    db.session.commit()
+    return Event.model_validate(event)
+
+
+@bp.delete("/events/<int:event_id>")
+@operation(ok=None, status=204, tag="events", errors=LIFECYCLE_ERRORS)
+def delete_event(event_id: int) -> Response:
+    """Delete an event with its guests and unsent messages; owner.
+
+    Refused (409, with why) once any of its messages has been sent: archive it instead.
+    """
+    event = get_event_for(db.session, current_user, event_id, Role.OWNER)
+    lifecycle.delete_event(db.session, event, current_actor(), now=_now())
+    db.session.commit()
+    return Response(status=204)
 
 
 @bp.post("/events/<int:event_id>/guests")

@@ -14,7 +14,7 @@ from pydantic_core import PydanticCustomError, PydanticUseDefault
 
 from dashboard.api.schemas import MAX_BULK_GUESTS, ChannelName, drop_default, optional
 from dashboard.dispatch.queries import ENTRIES_PER_PAGE, EntryFilter
-from dashboard.events.models import RsvpStatus
+from dashboard.events.models import EventStatus, RsvpStatus
 from dashboard.messages.models import Audience, MessageStatus
 from dashboard.messages.services import MAX_BODY, MAX_SUBJECT, Mode
 from dashboard.web import DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_SEARCH
@@ -54,6 +54,18 @@ class EventUpdate(Input):
     starts_at: str = optional(description="ISO 8601; without an offset it is read in `timezone`.")
     timezone: str = optional(description="IANA time zone name.")
     venue: str = optional(description="At most 300 characters.")
+    confirm_past: bool = optional(
+        description="Required (true) to move the start into the past; its unsent reminders "
+        "are then cancelled."
+    )
+
+
+class EventCancel(Input):
+    """All optional: without `notify` the guests are not told."""
+
+    notify: bool = Field(False, description="Send a notice to every guest who has not declined.")
+    subject: str = optional(description="The notice's subject; a default one when absent.")
+    body: str = optional(description="The notice's text; a default one when absent.")
 
 
 class GuestRow(Input):
@@ -94,7 +106,7 @@ class MessageCreate(Input):
 
 
 class MessageUpdate(Input):
-    """Only drafts and scheduled messages; absent fields keep their value."""
+    """Only drafts, scheduled and overdue messages; absent fields keep their value."""
 
     audience: Audience = optional()
     channel: ChannelName = optional()
@@ -166,6 +178,33 @@ class MessageQuery(Paging):
                 "type": "string",
                 "description": "Comma-separated statuses to keep.",
                 "examples": ["scheduled,sent"],
+            }
+        ),
+    ] = Field(None, json_schema_extra=drop_default)
+
+
+def _event_statuses(value: Any) -> Any:
+    if not value or not isinstance(value, str):
+        return value or None
+    try:
+        return tuple(EventStatus(part.strip()) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise PydanticCustomError(
+            "status_filter",
+            "Filter by one or more of: {valid}.",
+            {"valid": ", ".join(s.value for s in EventStatus)},
+        ) from None
+
+
+class EventQuery(Paging):
+    status: Annotated[
+        tuple[EventStatus, ...] | None,
+        BeforeValidator(_event_statuses),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "description": "Comma-separated statuses to keep (default: all).",
+                "examples": ["active,cancelled"],
             }
         ),
     ] = Field(None, json_schema_extra=drop_default)

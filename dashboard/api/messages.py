@@ -25,11 +25,12 @@ from dashboard.api.schemas import (
 )
 from dashboard.audit.current import current_actor
 from dashboard.dispatch import scheduler
-from dashboard.dispatch.queries import message_counts
+from dashboard.dispatch.queries import message_counts, send_times
 from dashboard.events.access import get_event_for
 from dashboard.events.models import Event, Role
 from dashboard.extensions import db
 from dashboard.messages import audience as audiences
+from dashboard.messages import lists
 from dashboard.messages import services as svc
 from dashboard.messages.models import Message as MessageRow
 from dashboard.messages.models import MessageStatus
@@ -44,7 +45,7 @@ def _now() -> datetime:
 
 
 def _message(event: Event, message_id: int) -> MessageRow:
-    message = svc.get_message_of(db.session, event, message_id)
+    message = lists.get_message_of(db.session, event, message_id)
     if message is None:
         raise NotFound("No such message on this event.")
     return message
@@ -54,8 +55,9 @@ def _one(
     message: MessageRow, event: Event, model: type[Message] = Message, **extra: int
 ) -> Message:
     counts = message_counts(db.session, [message.id])
+    times = send_times(db.session, [message.id])
     row = Derived(message, **extra) if extra else message
-    return model.model_validate(row, context={"tz": event.tz, "counts": counts})
+    return model.model_validate(row, context={"tz": event.tz, "counts": counts, "times": times})
 
 
 def _wake() -> None:
@@ -68,9 +70,14 @@ def list_messages(event_id: int) -> MessagePage:
     """Messages of an event, newest first."""
     event = get_event_for(db.session, current_user, event_id)
     query = load_query(MessageQuery)
-    result = paginate(svc.messages_query(event.id, query.status), query.page, query.per_page)
-    counts = message_counts(db.session, [m.id for m in result.items])
-    return MessagePage.model_validate(result, context={"tz": event.tz, "counts": counts})
+    result = paginate(lists.messages_query(event.id, query.status), query.page, query.per_page)
+    ids = [m.id for m in result.items]
+    context = {
+        "tz": event.tz,
+        "counts": message_counts(db.session, ids),
+        "times": send_times(db.session, ids),
+    }
+    return MessagePage.model_validate(result, context=context)
 
 
 @bp.post("/events/<int:event_id>/messages")
@@ -134,7 +141,12 @@ def cancel_message(event_id: int, message_id: int) -> Message:
 @bp.post("/events/<int:event_id>/messages/<int:message_id>/send-now")
 @operation(ok=MessageSent, status=202, tag="messages", errors=CHANGE_ERRORS)
 def send_now(event_id: int, message_id: int) -> tuple[Message, int]:
-    """Send a draft or scheduled message now (hands it to dispatch); editor or owner."""
+    """Send a message now (hands it to dispatch); editor or owner.
+
+    Drafts, scheduled and overdue messages, and dry runs (sent for real this time). Refused
+    (409, with why) when nobody would receive it, or when it can never be sent: a reminder
+    of an event that has started or is cancelled, anything of an archived event.
+    """
     event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
     message = _message(event, message_id)
     batch = svc.send_now(db.session, message, current_actor(), now=_now())

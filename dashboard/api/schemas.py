@@ -12,8 +12,8 @@ out is optional and never null, and enums come from the domain's own enum classe
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, tzinfo
-from typing import Annotated, Any, Generic, Literal, Self, TypedDict, TypeVar
+from datetime import UTC, datetime, tzinfo
+from typing import Annotated, Any, Generic, Self, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -25,7 +25,6 @@ from pydantic import (
     RootModel,
     ValidationInfo,
     WithJsonSchema,
-    create_model,
     field_validator,
     model_validator,
 )
@@ -34,13 +33,12 @@ from pydantic.json_schema import SkipJsonSchema
 from dashboard.dispatch.models import (
     BatchStatus,
     BatchTrigger,
-    DeliveryStatus,
     ErrorKind,
     Outcome,
 )
 from dashboard.dispatch.progress import batch_progress
-from dashboard.dispatch.queries import Counts
-from dashboard.events.models import RsvpStatus
+from dashboard.dispatch.queries import Counts, SendTimes
+from dashboard.events.models import EventStatus, RsvpStatus
 from dashboard.messages.models import (
     FINISHED,
     Audience,
@@ -52,7 +50,7 @@ from dashboard.web import MAX_PER_PAGE
 MAX_BULK_GUESTS = 10_000
 
 #: Messages in these states carry delivery ``counts``.
-WITH_COUNTS = frozenset({MessageStatus.SENDING, *FINISHED})
+WITH_COUNTS = frozenset({MessageStatus.SENDING, MessageStatus.DRY_RUN, *FINISHED})
 
 T = TypeVar("T")
 
@@ -62,6 +60,7 @@ class Context(TypedDict, total=False):
 
     tz: tzinfo  # the event's zone, for a message's send_at
     counts: Mapping[int, Counts]  # delivery figures by message id
+    times: Mapping[int, SendTimes]  # when messages went out and finished, by message id
     now: datetime  # for a running batch's progress
 
 
@@ -118,13 +117,29 @@ class Event(Out):
     starts_at: IsoDateTime = Field(description="With the event's UTC offset.")
     timezone: str = Field(description="IANA time zone name.", examples=["Europe/Berlin"])
     venue: str
+    status: EventStatus = Field(description="Cancelled and archived events send nothing more.")
+    cancelled_at: IsoDateTime | None = Field(description="With the event's UTC offset.")
     created_at: IsoDateTime
     updated_at: IsoDateTime
 
     @model_validator(mode="after")
     def _in_event_zone(self) -> Self:
-        self.starts_at = self.starts_at.astimezone(ZoneInfo(self.timezone))
+        zone = ZoneInfo(self.timezone)
+        self.starts_at = self.starts_at.astimezone(zone)
+        if self.cancelled_at is not None:
+            self.cancelled_at = self.cancelled_at.astimezone(zone)
         return self
+
+
+class EventEnded(Event):
+    """The answer of cancel and archive: the event, and what ending it took with it."""
+
+    cancelled_messages: Count = Field(
+        description="How many draft, scheduled and overdue messages it cancelled."
+    )
+    notice_message_id: int | SkipJsonSchema[None] = optional(
+        description="The cancellation notice being sent (cancel with `notify`)."
+    )
 
 
 class Guest(Out):
@@ -193,12 +208,24 @@ class Message(Out):
     subject: str
     body: str
     status: MessageStatus
+    status_reason: str | None = Field(
+        description="Why the system put it in its status, e.g. overdue: "
+        '"due Sat 28 Nov 09:00, found 3 days late".'
+    )
     send_at: IsoDateTime | None = Field(description="With the event's UTC offset.")
-    editable: bool = Field(description="Only drafts and scheduled messages can be changed.")
+    editable: bool = Field(
+        description="Only drafts, scheduled and overdue messages can be changed."
+    )
     created_at: IsoDateTime
     updated_at: IsoDateTime
     counts: MessageCounts | SkipJsonSchema[None] = optional(
         description="Only while sending and once finished."
+    )
+    started_at: IsoDateTime | SkipJsonSchema[None] = optional(
+        description="When it went out (its first batch started); only once it went to dispatch."
+    )
+    finished_at: IsoDateTime | SkipJsonSchema[None] = optional(
+        description="When its newest batch ended; absent while one runs."
     )
 
     @model_validator(mode="after")
@@ -207,6 +234,11 @@ class Message(Out):
         zone = context.get("tz")
         if self.send_at is not None and zone is not None:
             self.send_at = self.send_at.astimezone(zone)
+        times = context.get("times", {}).get(self.id)
+        if times is not None:
+            self.started_at = times.started_at.astimezone(zone or UTC)
+            if times.finished_at is not None:
+                self.finished_at = times.finished_at.astimezone(zone or UTC)
         if self.status in WITH_COUNTS:
             figures = context.get("counts", {}).get(self.id) or Counts()
             self.counts = MessageCounts.model_validate(figures)
@@ -375,52 +407,6 @@ class ErrorBody(BaseModel):
     current_status: MessageStatus | SkipJsonSchema[None] = optional(
         description="On 409 when a message's status refuses the change."
     )
-
-
-def _each(enum: type[Any], title: str) -> type[BaseModel]:
-    """A count per value of ``enum`` (every value is always present)."""
-    fields: dict[str, Any] = {member.value: (Count, ...) for member in enum}
-    return create_model(title, **fields)
-
-
-MessagesByStatus = _each(MessageStatus, "MessagesByStatus")
-DeliveriesByStatus = _each(DeliveryStatus, "DeliveriesByStatus")
-
-
-class DeliveryStats(BaseModel):
-    last_24h: DeliveriesByStatus  # type: ignore[valid-type]
-    all: DeliveriesByStatus  # type: ignore[valid-type]
-
-
-class BatchStats(BaseModel):
-    running: Count
-    stuck: Count = Field(description="Running without a heartbeat for longer than the lease.")
-    interrupted_last_24h: Count
-
-
-class SchedulerState(BaseModel):
-    enabled: bool
-    poll_seconds: float
-    last_poll_at: IsoText | None
-    seconds_since_poll: float | None
-    status: Literal["disabled", "never polled", "late", "ok"]
-
-
-class Stats(BaseModel):
-    """Counts from the database, computed on each call."""
-
-    generated_at: IsoText
-    messages: MessagesByStatus  # type: ignore[valid-type]
-    deliveries: DeliveryStats
-    failed_awaiting_retry: Count = Field(
-        description="Transient failures under the attempts cap with a next attempt scheduled."
-    )
-    failed_permanently: Count = Field(
-        description="Failed and not retried automatically (permanent error or attempts exhausted)."
-    )
-    batches: BatchStats
-    last_poll_at: IsoText | None
-    scheduler: SchedulerState
 
 
 class OpenAPIDocument(RootModel[dict[str, Any]]):

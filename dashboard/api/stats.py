@@ -7,17 +7,78 @@ is never read from the query string, where it would end up in access logs.
 from __future__ import annotations
 
 import hmac
+from typing import Any, Literal
 
 from flask import Response, current_app, request
+from pydantic import BaseModel, Field, create_model
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.admin.stats import StatsSettings, collect_stats
 from dashboard.api import bp, public
 from dashboard.api.openapi import operation
-from dashboard.api.schemas import Stats
+from dashboard.api.schemas import Count, IsoText
 from dashboard.db_types import utcnow
+from dashboard.dispatch.models import DeliveryStatus, Outcome
 from dashboard.extensions import db
+from dashboard.messages.models import MessageStatus
 from dashboard.web import json_error
+
+# --- the document's shape -----------------------------------------------------------
+
+
+def _each(enum: type[Any], title: str) -> type[BaseModel]:
+    """A count per value of ``enum`` (every value is always present)."""
+    fields: dict[str, Any] = {member.value: (Count, ...) for member in enum}
+    return create_model(title, **fields)
+
+
+MessagesByStatus = _each(MessageStatus, "MessagesByStatus")
+DeliveriesByStatus = _each(DeliveryStatus, "DeliveriesByStatus")
+OutcomesByKind = _each(Outcome, "OutcomesByKind")
+
+
+class DeliveryStats(BaseModel):
+    last_24h: DeliveriesByStatus  # type: ignore[valid-type]
+    all: DeliveriesByStatus  # type: ignore[valid-type]
+
+
+class OutcomeStats(BaseModel):
+    """What batches recorded per recipient: a dry run is counted apart from a skip."""
+
+    last_24h: OutcomesByKind  # type: ignore[valid-type]
+    all: OutcomesByKind  # type: ignore[valid-type]
+
+
+class BatchStats(BaseModel):
+    running: Count
+    stuck: Count = Field(description="Running without a heartbeat for longer than the lease.")
+    interrupted_last_24h: Count
+
+
+class SchedulerState(BaseModel):
+    enabled: bool
+    poll_seconds: float
+    last_poll_at: IsoText | None
+    seconds_since_poll: float | None
+    status: Literal["disabled", "never polled", "late", "ok"]
+
+
+class Stats(BaseModel):
+    """Counts from the database, computed on each call."""
+
+    generated_at: IsoText
+    messages: MessagesByStatus  # type: ignore[valid-type]
+    deliveries: DeliveryStats
+    outcomes: OutcomeStats
+    failed_awaiting_retry: Count = Field(
+        description="Transient failures under the attempts cap with a next attempt scheduled."
+    )
+    failed_permanently: Count = Field(
+        description="Failed and not retried automatically (permanent error or attempts exhausted)."
+    )
+    batches: BatchStats
+    last_poll_at: IsoText | None
+    scheduler: SchedulerState
 
 
 def _bearer() -> str | None:

@@ -60,8 +60,12 @@ def record_message_changes(
             )
             if not changed:
                 continue
-            cancelled = message.status is MessageStatus.CANCELLED
-            action = "message.cancel" if cancelled else "message.schedule"
+            if message.status is MessageStatus.CANCELLED:
+                action = "message.cancel"
+            elif status is MessageStatus.CANCELLED:
+                action = "message.restore"  # the system brings back what it cancelled
+            else:
+                action = "message.schedule"
             details["changes"] = changed
         record(
             session,

@@ -34,15 +34,25 @@ def lease_lapsed(now: datetime, lease: timedelta) -> sa.ColumnElement[bool]:
     )
 
 
-def claim_due(session: Session, message_id: int, worker: str, now: datetime) -> bool:
-    """scheduled -> sending, atomically, taking the lease. True if this worker won."""
+def claim_due(
+    session: Session,
+    message_id: int,
+    worker: str,
+    now: datetime,
+    also: sa.ColumnElement[bool] | None = None,
+) -> bool:
+    """scheduled -> sending, atomically, taking the lease. True if this worker won.
+
+    ``also``: a further condition the row must meet at that moment (still fresh enough).
+    """
+    due = Message.send_at <= now
     return states.move_message(
         session,
         message_id,
         MessageStatus.SENDING,
         now=now,
         expected=[MessageStatus.SCHEDULED],
-        where=Message.send_at <= now,
+        where=due if also is None else sa.and_(due, also),
         worker=worker,
         heartbeat_at=now,
         resume_at=None,

@@ -26,10 +26,11 @@ def run_due(until_idle: bool, as_email: str | None) -> None:
 
     actor = cli_actor("dispatch run-due", as_email)
     dispatcher = build_dispatcher(current_app, db.session, actor=actor)
-    recovered, batches, helped = 0, [], []
+    recovered, held_back, batches, helped = 0, 0, [], []
     while True:
         report = dispatcher.poll()
         recovered += report.recovered
+        held_back += report.held_back
         batches += report.batches
         helped += report.helped
         if not (until_idle and (report.batches or report.helped)):
@@ -38,6 +39,11 @@ def run_due(until_idle: bool, as_email: str | None) -> None:
         f"recovered {recovered} stale batch(es); ran {len(batches)} batch(es)"
         + (f": {', '.join(map(str, batches))}" if batches else "")
         + (f"; helped {', '.join(map(str, sorted(set(helped))))}" if helped else "")
+        + (
+            f"; held back {held_back} message(s) found too late (see their reason)"
+            if held_back
+            else ""
+        )
     )
 
 

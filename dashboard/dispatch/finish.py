@@ -129,22 +129,28 @@ def settle_message(
     if pause is not None:
         _resume_at(ctx, message_id, now + pause)
         return
-    pending = session.scalar(
+    pending = Delivery.status == DeliveryStatus.PENDING
+    waiting, dry = session.execute(
         sa.select(
-            sa.exists().where(
-                Delivery.message_id == message_id, Delivery.status == DeliveryStatus.PENDING
-            )
-        )
-    )
+            sa.func.count().filter(pending, Delivery.dry_run.is_(False)),
+            sa.func.count().filter(pending, Delivery.dry_run.is_(True)),
+        ).where(Delivery.message_id == message_id)
+    ).one()
+    if not ctx.settings.dry_run:
+        waiting += dry  # rows a dry run left pending are this worker's to send for real
+        dry = 0
     next_retry = session.scalar(
         sa.select(sa.func.min(Delivery.next_attempt_at)).where(
             Delivery.message_id == message_id, retryable(ctx.settings.max_attempts)
         )
     )
-    if pending or next_retry is not None:
-        _resume_at(ctx, message_id, now if pending else next_retry)
+    if waiting or next_retry is not None:
+        _resume_at(ctx, message_id, now if waiting else next_retry)
         return
     counts = delivery_counts(session, [message_id])[message_id]
+    if dry:
+        _end_dry_run(ctx, message_id, now, dry, counts.sent)
+        return
     states.move_message(
         session,
         message_id,
@@ -153,6 +159,22 @@ def settle_message(
         expected=[MessageStatus.SENDING],
         resume_at=None,
         **kept_figures(counts),
+    )
+
+
+def _end_dry_run(ctx: Context, message_id: int, now: datetime, dry: int, sent: int) -> None:
+    """Every recipient left is pending from a dry run: the message waits in ``dry_run`` (the
+    scheduler never picks it again) until a host sends it for real."""
+    earlier = f"{sent} had received it before" if sent else "nothing was sent"
+    states.move_message(
+        ctx.session,
+        message_id,
+        MessageStatus.DRY_RUN,
+        now=now,
+        expected=[MessageStatus.SENDING],
+        resume_at=None,
+        status_reason=f"Dry run: {dry} would have received it; {earlier}",
+        **kept_figures(None),
     )
 
 

@@ -1,7 +1,8 @@
 """The poll: one pass of a worker over the database (the scheduler job, or ``dispatch run-due``).
 
-Each pass records that it ran, recovers batches whose worker went quiet, claims due
-messages and runs their batches, takes over messages in ``sending`` that nobody holds
+Each pass records that it ran, recovers batches whose worker went quiet, holds back the
+due messages that must not go out now (found too late, or their event has started or is
+closed: ``staleness``), claims due messages and runs their batches, takes over messages in ``sending`` that nobody holds
 (after an outage, a crash, a retry or a send-now queued by a host), and, with nothing of
 its own left, helps other workers' running batches.
 """
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.audit.services import SCHEDULER, Actor, record
 from dashboard.db_types import utcnow
-from dashboard.dispatch import channels, claim, rules, states
+from dashboard.dispatch import channels, claim, rules, staleness, states
 from dashboard.dispatch.finish import finish, pause_for_outage, settle_message
 from dashboard.dispatch.models import (
     Batch,
@@ -44,6 +45,8 @@ Transports = Callable[[channels.Channel], TransportSpec]
 @dataclass
 class PollReport:
     recovered: int = 0
+    #: Due messages moved to overdue (or cancelled) instead of being sent.
+    held_back: int = 0
     batches: list[int] = field(default_factory=list)
     #: Batches of other workers this one helped send (a chunk or more of their work).
     helped: list[int] = field(default_factory=list)
@@ -81,9 +84,11 @@ class Dispatcher:
         report = PollReport()
         self.record_poll()
         report.recovered = self.recover()
-        for message_id in self._due(limit):
+        due, report.held_back = self._due(limit)
+        for message_id in due:
             now = self.clock()
-            if claim.claim_due(self.session, message_id, self.worker, now):
+            fresh = staleness.sendable(now, self.settings.stale_after)
+            if claim.claim_due(self.session, message_id, self.worker, now, also=fresh):
                 batch = self.new_batch(message_id, BatchTrigger.SCHEDULE, now)
                 self.session.commit()
                 self.run(message_id, batch.id)
@@ -111,15 +116,9 @@ class Dispatcher:
             self.session.add(SchedulerPoll(name=self.worker, last_poll_at=now, last_error=error))
         self.session.commit()
 
-    def _due(self, limit: int) -> list[int]:
-        return list(
-            self.session.scalars(
-                sa.select(Message.id)
-                .where(Message.status == MessageStatus.SCHEDULED, Message.send_at <= self.clock())
-                .order_by(Message.send_at, Message.id)
-                .limit(limit)
-            ).all()
-        )
+    def _due(self, limit: int) -> tuple[list[int], int]:
+        """Due messages to send, after holding back those found too late (and how many)."""
+        return staleness.due(self.session, self.clock(), self.settings.stale_after, limit)
 
     def _in_flight(self, limit: int) -> list[int]:
         now = self.clock()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -107,6 +108,34 @@ def message_counts(session: Session, message_ids: Iterable[int]) -> dict[int, Co
             counts[mid] = Counts(total=total, sent=sent, failed=failed, skipped=skipped)
     counts.update(delivery_counts(session, [mid for mid in ids if mid not in counts]))
     return counts
+
+
+@dataclass(frozen=True)
+class SendTimes:
+    """When a message went out (its first batch started) and when it finished (its newest
+    batch ended; None while one still runs)."""
+
+    started_at: datetime
+    finished_at: datetime | None
+
+
+def send_times(session: Session, message_ids: Iterable[int]) -> dict[int, SendTimes]:
+    """Per message that went to dispatch, from its batches (one GROUP BY)."""
+    ids = list(message_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(
+            Batch.message_id,
+            sa.func.min(Batch.started_at),
+            sa.func.max(Batch.finished_at),
+            sa.func.count().filter(Batch.status == BatchStatus.RUNNING),
+        )
+        .where(Batch.message_id.in_(ids))
+        .group_by(Batch.message_id)
+    ).all()
+    # min/max keep the column's type, so the values come back as aware UTC datetimes.
+    return {mid: SendTimes(first, None if running else last) for mid, first, last, running in rows}
 
 
 def entry_counts(session: Session, batch_id: int) -> dict[Outcome, int]:

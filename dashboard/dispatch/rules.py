@@ -83,19 +83,27 @@ class Verdict:
 def judge(
     result: SendResult | Skip, attempts: int, settings: DispatchSettings, now: datetime
 ) -> Verdict:
-    """The outcome of one send given the delivery's attempts so far."""
-    if isinstance(result, Skip) or result.dry_run:
-        dry_run = not isinstance(result, Skip)
-        reason = result.error if dry_run else result.reason  # type: ignore[union-attr]
+    """The outcome of one send given the delivery's attempts so far.
+
+    A dry run leaves the delivery pending (marked ``dry_run``), so that once dry run is off
+    the same rows are sent for real; only the batch entry records what would have happened.
+    """
+    if isinstance(result, Skip):
         return Verdict(
-            Outcome.DRY_RUN if dry_run else Outcome.SKIPPED,
-            reason,
+            Outcome.SKIPPED,
+            result.reason,
             {
                 "status": DeliveryStatus.SKIPPED,
-                "dry_run": dry_run,
-                "last_error": reason,
+                "dry_run": False,
+                "last_error": result.reason,
                 "next_attempt_at": None,
             },
+        )
+    if result.dry_run:
+        return Verdict(
+            Outcome.DRY_RUN,
+            result.error,
+            {"status": DeliveryStatus.PENDING, "dry_run": True, "next_attempt_at": None},
         )
     tries = attempts + 1
     if result.ok:
@@ -104,6 +112,7 @@ def judge(
             None,
             {
                 "status": DeliveryStatus.SENT,
+                "dry_run": False,
                 "attempts": tries,
                 "sent_at": now,
                 "provider_message_id": result.provider_id,
@@ -130,6 +139,7 @@ def _failure(result: SendResult, tries: int, settings: DispatchSettings, now: da
         reason,
         {
             "status": DeliveryStatus.FAILED,
+            "dry_run": False,
             "attempts": tries,
             "last_error": result.error,
             "error_kind": result.kind,

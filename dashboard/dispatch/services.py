@@ -16,7 +16,9 @@ from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger, Delivery
 from dashboard.dispatch.models import DeliveryStatus as D
 from dashboard.dispatch.poll import Dispatcher
 from dashboard.dispatch.queries import delivery_counts, kept_figures
+from dashboard.dispatch.staleness import send_refusal
 from dashboard.errors import Conflict
+from dashboard.events.models import EventStatus
 from dashboard.messages.models import EDITABLE, FINISHED, Message, MessageStatus
 
 
@@ -38,21 +40,31 @@ def queue_batch(
     return batch
 
 
-def start_send_now(session: Session, message: Message, actor: Actor, now: datetime) -> Batch:
-    """A draft or scheduled message moves to sending, and its batch is queued for a worker.
+#: What send-now takes: what a host may change, and a dry run (sent for real this time).
+SENDABLE_NOW = frozenset({*EDITABLE, MessageStatus.DRY_RUN})
 
-    Refused (IllegalTransition, HTTP 409) when the message is no longer draft or
-    scheduled, e.g. the scheduler just claimed it.
+
+def start_send_now(session: Session, message: Message, actor: Actor, now: datetime) -> Batch:
+    """A draft, scheduled, overdue or dry-run message moves to sending, and its batch is
+    queued for a worker.
+
+    Refused with HTTP 409: IllegalTransition when the message is in no such state (e.g.
+    the scheduler just claimed it), Conflict with the reason when it can never be sent
+    (a reminder of an event that has started or is cancelled, an archived event).
     """
+    refused = send_refusal(message, message.event, now)
+    if refused is not None:
+        raise Conflict(refused)
     was, planned = message.status, message.send_at
     if not states.move_message(
         session,
         message.id,
         MessageStatus.SENDING,
         now=now,
-        expected=EDITABLE,
+        expected=SENDABLE_NOW,
         worker=None,
         resume_at=None,
+        status_reason=None,
         send_at=now,  # when it actually started, for the lists and the API
     ):
         session.refresh(message)
@@ -98,6 +110,8 @@ def retry_failed(session: Session, message: Message, actor: Actor, now: datetime
         raise Conflict("A batch of this message is still running; retry when it has finished.")
     if message.status not in FINISHED and message.status is not MessageStatus.SENDING:
         raise Conflict(f"A {message.status.label.lower()} message has nothing to retry.")
+    if message.event.status is EventStatus.ARCHIVED:
+        raise Conflict("This event is archived: nothing more is sent for it.")
     session.execute(
         sa.update(Delivery)
         .where(Delivery.message_id == message.id, Delivery.status == D.FAILED)

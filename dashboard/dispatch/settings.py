@@ -29,10 +29,16 @@ class DispatchSettings:
     lease_seconds: float = 60.0
     #: How long an outage pauses a message before the next try (at least one poll interval).
     pause_seconds: float = 60.0
+    #: A scheduled message found later than this after its send time is held back, not sent.
+    stale_after_minutes: int = 360
 
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.lease_seconds)
+
+    @property
+    def stale_after(self) -> timedelta:
+        return timedelta(minutes=self.stale_after_minutes)
 
     def backoff(self, attempts: int) -> timedelta:
         """Wait before retry number ``attempts`` (1-based): base, 2*base, 4*base, ..."""
@@ -57,6 +63,7 @@ class DispatchSettings:
             dry_run=bool(config["DISPATCH_DRY_RUN"]),
             lease_seconds=float(lease),
             pause_seconds=max(float(config["DISPATCH_RETRY_BASE_SECONDS"]), poll),
+            stale_after_minutes=int(config.get("DISPATCH_STALE_AFTER_MINUTES", 360)),
         )
 
 

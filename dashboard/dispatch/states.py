@@ -28,13 +28,20 @@ M = MessageStatus
 #: The only legal moves of a message.
 MESSAGE_MOVES: Mapping[MessageStatus, frozenset[MessageStatus]] = {
     M.DRAFT: frozenset({M.SCHEDULED, M.SENDING, M.CANCELLED}),
-    M.SCHEDULED: frozenset({M.DRAFT, M.SENDING, M.CANCELLED}),
-    M.SENDING: frozenset({M.SENT, M.SENT_WITH_FAILURES, M.FAILED}),
+    # Found too late (or its event started or was cancelled): held back, never sent late.
+    M.SCHEDULED: frozenset({M.DRAFT, M.SENDING, M.CANCELLED, M.OVERDUE}),
+    # A host decides: send it now, give it a new time, or drop it.
+    M.OVERDUE: frozenset({M.SCHEDULED, M.DRAFT, M.SENDING, M.CANCELLED}),
+    M.SENDING: frozenset({M.SENT, M.SENT_WITH_FAILURES, M.FAILED, M.DRY_RUN}),
     # A manual retry of failed recipients (or a single re-send) re-opens a finished message.
     M.SENT: frozenset({M.SENDING}),
     M.SENT_WITH_FAILURES: frozenset({M.SENDING}),
     M.FAILED: frozenset({M.SENDING}),
-    M.CANCELLED: frozenset(),
+    # Nothing was sent and every recipient is still pending: send-now sends it for real.
+    M.DRY_RUN: frozenset({M.SENDING}),
+    # Only a reminder the system cancelled (its time had passed when the event moved) comes
+    # back, once its time is ahead again; the caller's WHERE names that reason.
+    M.CANCELLED: frozenset({M.SCHEDULED}),
 }
 
 B = BatchStatus
@@ -66,11 +73,12 @@ def allowed(current: S, target: S) -> bool:
 def refusal(current: MessageStatus, target: MessageStatus) -> IllegalTransition:
     """The 409 for a message that can no longer make this move, in words a host understands."""
     verb = _VERBS.get(target, f"moved to {target.label.lower()}")
+    state = "a dry run" if current is M.DRY_RUN else current.label.lower()
     return IllegalTransition(
         current,
         target,
-        f"This message is {current.label.lower()} and can no longer be {verb}. "
-        "Only drafts and scheduled messages can be changed.",
+        f"This message is {state} and can no longer be {verb}. "
+        "Only drafts, scheduled and overdue messages can be changed.",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
+    BooleanField,
     DateTimeLocalField,
     EmailField,
     HiddenField,
@@ -12,6 +13,7 @@ from wtforms import (
     SelectChoice,
     SelectField,
     StringField,
+    TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length
 
@@ -43,6 +45,16 @@ class EventForm(FlaskForm):
         "Time zone", validators=[DataRequired("Choose the event's time zone.")], default="UTC"
     )
     venue = StringField("Venue", validators=[Length(max=300)])
+    #: Shown once a save would move the event into the past: the host confirms it.
+    confirm_past = BooleanField("Yes, move it into the past and cancel its unsent reminders")
+
+
+class CancelEventForm(FlaskForm):
+    """The confirm step of cancelling an event, with its optional notice to the guests."""
+
+    notify = BooleanField("Send a cancellation notice to every guest who has not declined")
+    subject = StringField("Subject of the notice")
+    body = TextAreaField("Notice", render_kw={"rows": 8})
 
 
 class CollaboratorForm(FlaskForm):

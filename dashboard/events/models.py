@@ -33,6 +33,14 @@ class RsvpStatus(Words):
     MAYBE = "maybe"
 
 
+class EventStatus(Words):
+    ACTIVE = "active"
+    #: Called off: its open messages were cancelled, nothing more goes out for it.
+    CANCELLED = "cancelled"
+    #: Done with: hidden from the index, readable, and nothing more goes out for it.
+    ARCHIVED = "archived"
+
+
 class Event(db.Model):
     __tablename__ = "events"
     #: SQLite reuses the highest id of deleted rows without this; links must never change meaning.
@@ -43,6 +51,12 @@ class Event(db.Model):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     venue: Mapped[str] = mapped_column(sa.String(300), default="")
+    status: Mapped[EventStatus] = mapped_column(
+        enum_column(EventStatus, "event_status"),
+        default=EventStatus.ACTIVE,
+        server_default=EventStatus.ACTIVE.value,
+    )
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
@@ -60,6 +74,17 @@ class Event(db.Model):
     @property
     def starts_local(self) -> datetime:
         return self.starts_at.astimezone(self.tz)
+
+    @property
+    def active(self) -> bool:
+        return self.status is EventStatus.ACTIVE
+
+    @property
+    def closed_reason(self) -> str | None:
+        """Why nothing new may be sent for (or changed on) this event; None while it is active."""
+        if self.status is EventStatus.ACTIVE:
+            return None
+        return f"This event is {self.status.value}: nothing new can be sent or changed for it."
 
 
 class Collaborator(db.Model):

@@ -6,7 +6,7 @@ plain 404 and these pages never reveal anything beyond the guest's own event.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template
+from flask import Blueprint, Response, abort, render_template, request
 
 from dashboard.events.forms import ConfirmForm, RsvpForm
 from dashboard.events.models import Guest
@@ -52,6 +52,9 @@ def rsvp(token: str):
     guest = _guest_or_404(token)
     if guest.removed:  # off the guest list: no answer to give (unsubscribing still works)
         abort(404, INVALID_LINK)
+    if not guest.event.active:  # cancelled or archived: the answer is kept, never changed
+        page = render_template("public/rsvp.html", guest=guest, event=guest.event, form=None)
+        return page, 409 if request.method == "POST" else 200
     form = RsvpForm(data={"rsvp_status": guest.rsvp_status.value})
     if form.validate_on_submit() and save(
         form, lambda: set_rsvp(db.session, guest, form.rsvp_status.data or "")

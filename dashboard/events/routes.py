@@ -13,6 +13,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    flash,
     redirect,
     render_template,
     request,
@@ -28,7 +29,8 @@ from dashboard.events.forms import (
     ConfirmForm,
     EventForm,
 )
-from dashboard.events.models import Collaborator, Event, Role
+from dashboard.events.lifecycle import send_history
+from dashboard.events.models import Collaborator, Event, EventStatus, Role
 from dashboard.extensions import db
 from dashboard.web import (
     Page,
@@ -50,17 +52,36 @@ EVENTS_PER_PAGE = 20
 @bp.get("/")
 @login_required
 def index():
+    """Upcoming events first; archived ones only behind their filter (``?show=archived``)."""
     current = now()
+    archived = request.args.get("show") == "archived"
+    in_archive = Event.status == EventStatus.ARCHIVED
     upcoming = Event.starts_at >= current
-    stmt = visible_events(current_user).order_by(
-        sa.case((upcoming, 0), else_=1),
-        sa.case((upcoming, Event.starts_at)).asc(),
-        Event.starts_at.desc(),
-        Event.id,
+    stmt = (
+        visible_events(current_user)
+        .where(in_archive if archived else ~in_archive)
+        .order_by(
+            sa.case((upcoming, 0), else_=1),
+            sa.case((upcoming, Event.starts_at)).asc(),
+            Event.starts_at.desc(),
+            Event.id,
+        )
     )
     page: Page = paginate(stmt, *page_args(EVENTS_PER_PAGE))
     totals = svc.guest_totals_by_event(db.session, [event.id for event in page.items])
-    return render_template("events/index.html", page=page, totals=totals, now=current)
+    archive_size = db.session.scalar(
+        sa.select(sa.func.count()).select_from(
+            visible_events(current_user).where(in_archive).subquery()
+        )
+    )
+    return render_template(
+        "events/index.html",
+        page=page,
+        totals=totals,
+        now=current,
+        archived=archived,
+        archive_size=archive_size or 0,
+    )
 
 
 @bp.route("/events/new", methods=["GET", "POST"])
@@ -96,6 +117,7 @@ def show(event_id: int):
         "events/show.html",
         counts=svc.guest_counts(db.session, event_id),
         collaborators=svc.list_collaborators(db.session, access.event),
+        deletable=send_history(db.session, event_id) == 0,
         active="overview",
         **access.context(),
     )
@@ -105,6 +127,9 @@ def show(event_id: int):
 @login_required
 def edit(event_id: int):
     event = event_for(event_id, Role.EDITOR).event
+    if event.closed_reason is not None:
+        flash(event.closed_reason, "error")
+        return redirect(url_for("events.show", event_id=event.id), 303)
     wall = svc.local_wall_time(event).replace(second=0, microsecond=0)
     form = EventForm(
         data={
@@ -128,6 +153,7 @@ def edit(event_id: int):
                 starts_at=None if unchanged_time else form.starts_at.data,
                 timezone=form.timezone.data or "",
                 venue=form.venue.data or "",
+                confirm_past=bool(form.confirm_past.data),
             ),
             done="Event saved.",
         )

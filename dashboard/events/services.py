@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from dashboard.audit.message_changes import message_states, record_message_changes, reminders_only
 from dashboard.audit.services import Actor, changes, record
 from dashboard.auth.models import User
-from dashboard.errors import ValidationError
+from dashboard.errors import Conflict, ValidationError
 from dashboard.events.models import Collaborator, Event, Guest, Role, RsvpStatus
 from dashboard.messages.reminders import reschedule_reminders, seed_reminders
 from dashboard.timeutil import parse_local_datetime, wall_time
@@ -131,22 +131,27 @@ def update_event(
     starts_at: str | datetime | None = None,
     timezone: str | None = None,
     venue: str | None = None,
+    confirm_past: bool = False,
 ) -> Event:
-    """Change fields; when the start or zone moves, still-scheduled reminders move too."""
+    """Change fields; when the start or zone moves, the reminders not yet sent move too.
+
+    Moving the start into the past needs ``confirm_past`` (its unsent reminders are then
+    cancelled). A cancelled or archived event cannot be changed (Conflict).
+    """
+    if event.closed_reason is not None:
+        raise Conflict(event.closed_reason)
     new_name, new_venue = _clean_event_fields(
         name if name is not None else event.name, venue if venue is not None else event.venue
     )
     new_tz = valid_timezone(timezone) if timezone is not None else event.timezone
-    if starts_at is not None:
-        new_start = parse_starts_at(starts_at, new_tz)
-    elif timezone is not None and new_tz != event.timezone:
-        # Same wall-clock time, read in the new zone.
-        wall = event.starts_at.astimezone(event.tz).replace(tzinfo=None)
-        new_start = parse_starts_at(wall, new_tz)
-    else:
-        new_start = event.starts_at
+    new_start = _new_start(event, starts_at, timezone, new_tz)
     moved = new_start != event.starts_at or new_tz != event.timezone
+    if moved and new_start <= now and not confirm_past:
+        raise ValidationError(
+            {"confirm_past": _PAST_TEXT.format(when=wall_time(new_start, ZoneInfo(new_tz)))}
+        )
     before = _event_fields(event)
+    old_start, old_zone = event.starts_at, event.tz
     event.name, event.venue, event.timezone, event.starts_at = (
         new_name,
         new_venue,
@@ -159,15 +164,37 @@ def update_event(
         action = "event.move" if moved else "event.edit"
         record(session, actor, action, now=now, event_id=event.id, details={"changes": changed})
     if moved:
+        # Each reminder the move re-timed, cancelled or brought back is audited from the
+        # difference of before and after.
         reminders = message_states(session, event.id, reminders_only())
         user = session.get(User, actor.user_id) if actor.user_id is not None else None
-        reschedule_reminders(session, event, now, created_by=user)
+        reschedule_reminders(
+            session, event, now, created_by=user, old_start=old_start, old_zone=old_zone
+        )
         session.flush()
         reason = "the event moved"
         record_message_changes(
             session, actor, event.id, reminders, reminders_only(), now=now, reason=reason
         )
     return event
+
+
+def _new_start(
+    event: Event, starts_at: str | datetime | None, timezone: str | None, new_tz: str
+) -> datetime:
+    if starts_at is not None:
+        return parse_starts_at(starts_at, new_tz)
+    if timezone is not None and new_tz != event.timezone:
+        # Same wall-clock time, read in the new zone.
+        wall = event.starts_at.astimezone(event.tz).replace(tzinfo=None)
+        return parse_starts_at(wall, new_tz)
+    return event.starts_at
+
+
+_PAST_TEXT = (
+    "The new start, {when:%a %d %b %Y, %H:%M}, has already passed. Moving the event into the "
+    "past cancels its unsent reminders: confirm that this is what you want."
+)
 
 
 # --- collaborators -----------------------------------------------------------------

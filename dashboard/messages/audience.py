@@ -26,6 +26,8 @@ def in_audience(audience: Audience | str) -> sa.ColumnElement[bool]:
     listed = Guest.removed_at.is_(None)
     if audience is Audience.EVERYONE:
         return listed
+    if audience is Audience.NOT_DECLINED:
+        return sa.and_(listed, Guest.rsvp_status != RsvpStatus.DECLINED)
     return sa.and_(listed, Guest.rsvp_status == RsvpStatus(audience.value))
 
 
@@ -57,6 +59,19 @@ class RecipientCount:
     @property
     def left_out(self) -> int:
         return self.in_audience - self.will_receive
+
+    def nobody(self) -> str | None:
+        """Why nobody would receive it, with the counts of those left out; None if someone would."""
+        if self.will_receive:
+            return None
+        if not self.in_audience:
+            return f"No guest would receive this: the audience “{self.audience.label}” is empty."
+        reasons = []
+        if self.unsubscribed:
+            reasons.append(f"{self.unsubscribed} unsubscribed")
+        if self.no_address:
+            reasons.append(f"{self.no_address} without a usable address")
+        return f"No guest would receive this: {', '.join(reasons)}."
 
 
 def count_recipients(

@@ -59,9 +59,8 @@ class ComposeForm(FlaskForm):
         self.channel.data = message.channel.value
         self.subject.data = message.subject
         self.body.data = message.body
-        self.mode.data = (
-            Mode.SCHEDULE.value if message.status is MessageStatus.SCHEDULED else Mode.DRAFT.value
-        )
+        timed = message.status in (MessageStatus.SCHEDULED, MessageStatus.OVERDUE)
+        self.mode.data = Mode.SCHEDULE.value if timed else Mode.DRAFT.value
         self.send_at.data = (
             message.send_at.astimezone(event.tz).replace(tzinfo=None, second=0, microsecond=0)
             if message.send_at

@@ -20,10 +20,14 @@ class Audience(enum.StrEnum):
     PENDING = "pending"
     DECLINED = "declined"
     MAYBE = "maybe"
+    #: Everyone who has not declined (a cancellation notice, say).
+    NOT_DECLINED = "not_declined"
 
     @property
     def label(self) -> str:
-        return {"everyone": "Everyone"}.get(self.value, f"{self.value.capitalize()} guests")
+        return {"everyone": "Everyone", "not_declined": "Everyone but declined guests"}.get(
+            self.value, f"{self.value.capitalize()} guests"
+        )
 
 
 class MessageKind(enum.StrEnum):
@@ -55,9 +59,13 @@ class MessageStatus(Words):
     SENT_WITH_FAILURES = "sent_with_failures"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    #: Found too late by the poller (or its event had started): held back, never sent late.
+    OVERDUE = "overdue"
+    #: Went through dispatch with dry run on: nothing was sent, every recipient still pending.
+    DRY_RUN = "dry_run"
 
 
-EDITABLE = frozenset({MessageStatus.DRAFT, MessageStatus.SCHEDULED})
+EDITABLE = frozenset({MessageStatus.DRAFT, MessageStatus.SCHEDULED, MessageStatus.OVERDUE})
 FINISHED = frozenset({MessageStatus.SENT, MessageStatus.SENT_WITH_FAILURES, MessageStatus.FAILED})
 
 
@@ -100,6 +108,9 @@ class Message(db.Model):
         enum_column(MessageStatus, "message_status"), default=MessageStatus.DRAFT
     )
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Why the message is in its status, in words, when the system put it there ("due Sat
+    #: 28 Nov 09:00, found 3 days late", "event cancelled"); NULL after a host's own change.
+    status_reason: Mapped[str | None] = mapped_column(sa.String(300))
     #: Set by dispatch when the mail server was unreachable: no new batch before this time.
     resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The worker (dispatcher process) holding this message, and its last sign of life:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -68,15 +69,37 @@ LOCAL_SEND_HOUR = time(9, 0)
 DAY_OF_LEAD = timedelta(hours=2)
 
 
+#: Why the system cancelled a reminder: the event moved and the reminder's new time had
+#: passed. Only a reminder cancelled for this reason comes back when a later move puts its
+#: time ahead again; a host's own cancel (no reason) is never undone.
+REASON_MOVED_PAST = "its time had passed when the event moved"
+
+
+def default_time(starts_at: datetime, zone: ZoneInfo, spec: ReminderSpec) -> datetime:
+    """09:00 local N days before a start (day-of: never after start - 2h), in UTC."""
+    day = starts_at.astimezone(zone).date() - timedelta(days=spec.days_before)
+    send_at = datetime.combine(day, LOCAL_SEND_HOUR, tzinfo=zone).astimezone(UTC)
+    if spec.days_before == 0:
+        send_at = min(send_at, starts_at - DAY_OF_LEAD)
+    return send_at
+
+
 def reminder_time(event: Event, spec: ReminderSpec) -> datetime:
     """When ``spec`` fires for ``event``: 09:00 local N days before (day-of: never after start - 2h)."""
-    local_start = event.starts_at.astimezone(event.tz)
-    day = local_start.date() - timedelta(days=spec.days_before)
-    local = datetime.combine(day, LOCAL_SEND_HOUR, tzinfo=event.tz)
-    send_at = local.astimezone(event.starts_at.tzinfo)
-    if spec.days_before == 0:
-        send_at = min(send_at, event.starts_at - DAY_OF_LEAD)
-    return send_at
+    return default_time(event.starts_at, event.tz, spec)
+
+
+def moved_time(
+    send_at: datetime, old_start: datetime, old_zone: ZoneInfo, event: Event
+) -> datetime:
+    """Where a reminder goes when its event moves from ``old_start``: as many days before
+    the event as it was, at the local time of day it had (a host's 18:00 stays 18:00),
+    and never at or after the start."""
+    local = send_at.astimezone(old_zone)
+    days = (old_start.astimezone(old_zone).date() - local.date()).days
+    day = event.starts_local.date() - timedelta(days=days)
+    moved = datetime.combine(day, local.time(), tzinfo=event.tz).astimezone(UTC)
+    return moved if moved < event.starts_at else event.starts_at - DAY_OF_LEAD
 
 
 def seed_reminders(
@@ -105,30 +128,70 @@ def _scheduled_reminder(event: Event, spec: ReminderSpec, created_by: User | Non
     )
 
 
-def reschedule_reminders(
-    session: Session, event: Event, now: datetime, created_by: User | None = None
-) -> None:
-    """After the event's date or zone changed: move still-scheduled reminders.
+@dataclass
+class Moves:
+    """What moving an event did to its reminders (message ids)."""
 
-    Sent, sending and cancelled ones stay as they are. A reminder whose new time is
-    already past is cancelled rather than fired late; a reminder kind the event never
-    had (it was past at creation) is created when its new time lies ahead.
+    moved: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    restored: list[int] = field(default_factory=list)
+
+
+def reschedule_reminders(
+    session: Session,
+    event: Event,
+    now: datetime,
+    created_by: User | None = None,
+    *,
+    old_start: datetime,
+    old_zone: ZoneInfo,
+) -> Moves:
+    """After the event's date or zone changed: move its reminders that have not gone out.
+
+    Scheduled and overdue ones move (``moved_time``; one still at its default time gets
+    the new default); one whose new time has passed is cancelled with
+    ``REASON_MOVED_PAST`` rather than fired late, and comes back when a later move puts
+    it ahead again. Drafts, sent ones and ones a host cancelled stay as they are. A
+    reminder kind the event never had (it was past at creation) is created when its new
+    time lies ahead.
     """
+    moves = Moves()
     existing = session.scalars(
         sa.select(Message).where(Message.event_id == event.id, Message.kind != MessageKind.CUSTOM)
     ).all()
     kinds = {message.kind for message in existing}
     for message in existing:
-        if message.status is not MessageStatus.SCHEDULED:
+        status, send_at = message.status, message.send_at
+        by_move = status is MessageStatus.CANCELLED and message.status_reason == REASON_MOVED_PAST
+        if send_at is None or not (by_move or status in _MOVABLE):
             continue
-        send_at = reminder_time(event, SPEC_BY_KIND[message.kind])
-        if send_at <= now:
-            states.move_message(
-                session, message.id, MessageStatus.CANCELLED, now=now, expected=[message.status]
-            )
-            session.expire(message)
+        spec = SPEC_BY_KIND[message.kind]
+        if send_at == default_time(old_start, old_zone, spec):
+            new_time = reminder_time(event, spec)
         else:
-            message.send_at = send_at
+            new_time = moved_time(send_at, old_start, old_zone, event)
+        if new_time > now:
+            target, reason = MessageStatus.SCHEDULED, None
+            (moves.restored if by_move else moves.moved).append(message.id)
+        else:  # a reminder cancelled by a move keeps following the event, still cancelled
+            target, reason = MessageStatus.CANCELLED, REASON_MOVED_PAST
+            if not by_move:
+                moves.cancelled.append(message.id)
+        states.move_message(
+            session,
+            message.id,
+            target,
+            now=now,
+            expected=[status],
+            where=Message.status_reason == REASON_MOVED_PAST if by_move else None,
+            send_at=new_time,
+            status_reason=reason,
+        )
+        session.expire(message)
     for spec in REMINDERS:
         if spec.kind not in kinds and reminder_time(event, spec) > now:
             session.add(_scheduled_reminder(event, spec, created_by))
+    return moves
+
+
+_MOVABLE = frozenset({MessageStatus.SCHEDULED, MessageStatus.OVERDUE})

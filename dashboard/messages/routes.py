@@ -21,15 +21,16 @@ from flask_login import login_required
 
 from dashboard.audit.current import current_actor
 from dashboard.dispatch import scheduler, states
-from dashboard.dispatch.queries import Counts, message_counts
+from dashboard.dispatch.queries import Counts, message_counts, send_times
+from dashboard.errors import Conflict
 from dashboard.events.access import EventAccess
 from dashboard.events.models import Event, Role
 from dashboard.extensions import db
 from dashboard.messages import audience as audiences
-from dashboard.messages import placeholders
+from dashboard.messages import lists, placeholders
 from dashboard.messages import services as svc
 from dashboard.messages.forms import ComposeForm
-from dashboard.messages.models import Audience, IllegalTransition, Message, MessageStatus
+from dashboard.messages.models import Audience, Message, MessageStatus
 from dashboard.messages.rendering import MessageRenderer
 from dashboard.web import (
     Page,
@@ -57,17 +58,17 @@ def _placeholder_names() -> dict[str, Any]:
 
 
 def _message(event: Event, message_id: int) -> Message:
-    message = svc.get_message_of(db.session, event, message_id)
+    message = lists.get_message_of(db.session, event, message_id)
     if message is None:
         abort(404, "No such message on this event.")
     return message
 
 
-def _tab(value: str | None) -> svc.Tab:
+def _tab(value: str | None) -> lists.Tab:
     try:
-        return svc.Tab(value or svc.Tab.SCHEDULED)
+        return lists.Tab(value or lists.Tab.SCHEDULED)
     except ValueError:
-        return svc.Tab.SCHEDULED
+        return lists.Tab.SCHEDULED
 
 
 def _wake() -> None:
@@ -77,20 +78,23 @@ def _wake() -> None:
 # --- context builders ----------------------------------------------------------------
 
 
-def _list_context(access: EventAccess, tab: svc.Tab, page_no: int, per_page: int) -> dict[str, Any]:
+def _list_context(
+    access: EventAccess, tab: lists.Tab, page_no: int, per_page: int
+) -> dict[str, Any]:
     event = access.event
-    listing: Page = paginate(svc.messages_query(event.id, tab.statuses, tab), page_no, per_page)
-    counts: dict[int, Counts] = (
-        message_counts(db.session, [m.id for m in listing.items]) if tab is svc.Tab.SENT else {}
-    )
+    listing: Page = paginate(lists.messages_query(event.id, tab.statuses, tab), page_no, per_page)
+    ids = [m.id for m in listing.items] if tab is lists.Tab.SENT else []
+    counts: dict[int, Counts] = message_counts(db.session, ids)
     return {
         "event": event,
         "tab": tab,
-        "tabs": list(svc.Tab),
-        "tab_counts": svc.tab_counts(db.session, event.id),
+        "tabs": list(lists.Tab),
+        "tab_counts": lists.tab_counts(db.session, event.id),
         "listing": listing,
         "counts": counts,
+        "times": send_times(db.session, ids),
         "can_edit": access.can_edit,
+        "now": now(),
     }
 
 
@@ -134,7 +138,7 @@ def _preview_context(event: Event, audience: str | None, subject: str, body: str
 
 def _page_context(
     access: EventAccess,
-    tab: svc.Tab,
+    tab: lists.Tab,
     form: ComposeForm,
     *,
     page_no: int = 1,
@@ -152,14 +156,14 @@ def _page_context(
 # --- pages and fragments -------------------------------------------------------------
 
 
-@bp.get(BASE, defaults={"tab": svc.Tab.SCHEDULED.value})
+@bp.get(BASE, defaults={"tab": lists.Tab.SCHEDULED.value})
 @bp.get(f"{BASE}/{TABS}")
 @login_required
 def communications(event_id: int, tab: str) -> Response:
     """The page, or (for htmx) only the list of one tab."""
     page_no, _ = page_args(PER_PAGE)
     form = ComposeForm(formdata=None)
-    context = _page_context(event_for(event_id), svc.Tab(tab), form, page_no=page_no)
+    context = _page_context(event_for(event_id), lists.Tab(tab), form, page_no=page_no)
     return render_page_or_fragment(
         "messages/communications.html", "messages/_message_list.html", oob_tabs=True, **context
     )
@@ -173,8 +177,8 @@ def tab_counts(event_id: int) -> str:
         "messages/_tab_counts.html",
         event=event,
         tab=_tab(request.args.get("tab")),
-        tabs=list(svc.Tab),
-        tab_counts=svc.tab_counts(db.session, event.id),
+        tabs=list(lists.Tab),
+        tab_counts=lists.tab_counts(db.session, event.id),
     )
 
 
@@ -209,7 +213,9 @@ def preview(event_id: int) -> str:
 def create(event_id: int) -> Response | tuple[str, int]:
     access = event_for(event_id, Role.EDITOR)
     form = ComposeForm()
-    if form.validate_on_submit():
+    if access.event.closed_reason is not None:
+        form.form_errors.append(access.event.closed_reason)
+    elif form.validate_on_submit():
         saved = save(
             form,
             lambda: svc.create_message(
@@ -218,9 +224,10 @@ def create(event_id: int) -> Response | tuple[str, int]:
         )
         if saved:
             return _after_change(access.event, saved.value, "saved")
+    status = 409 if access.event.closed_reason is not None else 400
     return render_template(
-        "messages/communications.html", **_page_context(access, svc.Tab.SCHEDULED, form)
-    ), 400
+        "messages/communications.html", **_page_context(access, lists.Tab.SCHEDULED, form)
+    ), status
 
 
 @bp.route(f"{BASE}/<int:message_id>/edit", methods=["GET", "POST"])
@@ -233,7 +240,7 @@ def edit(event_id: int, message_id: int) -> Response | tuple[str, int]:
     if request.method == "GET":
         if not message.editable:
             flash(str(states.refusal(message.status, MessageStatus.DRAFT)), "error")
-            return redirect(_tab_url(event, svc.tab_for(message.status)), 303)
+            return redirect(_tab_url(event, lists.tab_for(message.status)), 303)
         form.fill_from(message, event)
     elif not form.validate_on_submit():
         status = 400
@@ -245,7 +252,7 @@ def edit(event_id: int, message_id: int) -> Response | tuple[str, int]:
                     db.session, message, now=now(), actor=current_actor(), **_compose_fields(form)
                 ),
             )
-        except IllegalTransition as error:
+        except Conflict as error:
             status, alert = 409, {"kind": "error", "text": str(error)}
         else:
             if saved:
@@ -314,7 +321,7 @@ def _row_action(
     message = _message(access.event, message_id)
     try:
         text = action(message)
-    except IllegalTransition as error:
+    except Conflict as error:  # the message's state, or its event, refuses it
         db.session.rollback()
         return _action_answer(access, {"kind": "error", "text": str(error)}, 409)
     db.session.commit()
@@ -326,13 +333,15 @@ def _row_action(
 # --- answers ---------------------------------------------------------------------
 
 
-def _tab_url(event: Event, tab: svc.Tab) -> str:
+def _tab_url(event: Event, tab: lists.Tab) -> str:
     return url_for(".communications", event_id=event.id, tab=tab.value)
 
 
 def _done_text(message: Message, verb: str) -> str:
     if message.status is MessageStatus.SENDING:
         return f"“{message.subject}” is being sent."
+    if message.status is MessageStatus.OVERDUE:
+        return f"“{message.subject}” {verb}; it is still overdue until you give it a new time."
     if message.status is MessageStatus.SCHEDULED:
         when = message.send_at.astimezone(message.event.tz) if message.send_at else None
         at = f" for {when:%a %d %b %Y, %H:%M} {when.tzname()}" if when else ""
@@ -345,7 +354,7 @@ def _after_change(event: Event, message: Message, verb: str) -> Response:
     if message.status is MessageStatus.SENDING:
         _wake()
     flash(_done_text(message, verb), "success")
-    return redirect(_tab_url(event, svc.tab_for(message.status)), 303)
+    return redirect(_tab_url(event, lists.tab_for(message.status)), 303)
 
 
 def _action_answer(access: EventAccess, alert: dict[str, str], status: int = 200) -> Response:

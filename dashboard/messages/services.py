@@ -11,23 +11,22 @@ the scheduler's own conditional claim cannot slip in between the check and the w
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dashboard.audit.services import Actor, changes, record
-from dashboard.database import count_by
-from dashboard.db_types import Words
 from dashboard.dispatch import channels, states
 from dashboard.dispatch.channels import Channel
 from dashboard.dispatch.models import Batch
-from dashboard.dispatch.services import start_send_now
-from dashboard.errors import ValidationError
+from dashboard.dispatch.services import SENDABLE_NOW, start_send_now
+from dashboard.errors import Conflict, ValidationError
 from dashboard.events.models import Event
 from dashboard.messages import placeholders
+from dashboard.messages.checks import check_receivers, check_sendable
 from dashboard.messages.models import (
     EDITABLE,
     Audience,
@@ -185,25 +184,18 @@ def create_message(
 ) -> Message:
     """A new draft, scheduled message, or one handed to dispatch at once (send_now).
 
-    For send_now the caller commits and then wakes the scheduler.
+    For send_now the caller commits and then wakes the scheduler. Refused (Conflict) on a
+    cancelled or archived event.
     """
-    errors: dict[str, str] = {}
-    fields: tuple[Audience, Channel, str, str] | None = None
-    try:
-        fields = clean_message_fields(audience, channel, subject, body)
-    except ValidationError as error:
-        errors.update(error.errors)
-    try:
-        clean_mode = _clean_mode(mode, tuple(Mode))
-        when = parse_send_at(send_at, event.timezone)
-        if clean_mode is Mode.SCHEDULE:
-            when = _check_future(when, now)
-    except ValidationError as error:
-        errors.update(error.errors)
-    if errors or fields is None:
-        raise ValidationError(errors)
-
+    if event.closed_reason is not None:
+        raise Conflict(event.closed_reason)
+    fields, (clean_mode, when) = _every_error(
+        lambda: clean_message_fields(audience, channel, subject, body),
+        lambda: _new_mode_and_time(event, mode, send_at, now),
+    )
     clean_audience, clean_channel, clean_subject, clean_body = fields
+    if clean_mode is not Mode.DRAFT:
+        check_receivers(session, event.id, clean_audience, clean_channel)
     message = Message(
         event_id=event.id,
         kind=kind,
@@ -227,6 +219,30 @@ def create_message(
     return message
 
 
+def _new_mode_and_time(
+    event: Event, mode: Any, send_at: Any, now: datetime
+) -> tuple[Mode, datetime | None]:
+    clean_mode = _clean_mode(mode, tuple(Mode))
+    when = parse_send_at(send_at, event.timezone)
+    if clean_mode is Mode.SCHEDULE:
+        when = _check_future(when, now)
+    return clean_mode, when
+
+
+def _every_error(*steps: Callable[[], Any]) -> list[Any]:
+    """Run each validation step and report the field errors of all of them at once."""
+    errors: dict[str, str] = {}
+    results: list[Any] = []
+    for step in steps:
+        try:
+            results.append(step())
+        except ValidationError as error:
+            errors.update(error.errors)
+    if errors:
+        raise ValidationError(errors)
+    return results
+
+
 # --- change ------------------------------------------------------------------------
 
 
@@ -243,45 +259,39 @@ def update_message(
     mode: Mode | str | None = None,
     send_at: str | datetime | None | _Unset = UNSET,
 ) -> Message:
-    """Change a draft or scheduled message; UNSET fields keep their value.
+    """Change a draft, scheduled or overdue message; UNSET fields keep their value.
 
-    ``mode`` switches between draft and schedule (or hands the edited message to
-    dispatch with send_now); None keeps the current status. A scheduled message
-    needs a future send time whenever the time changes or it becomes scheduled.
+    ``mode`` switches between draft and schedule (or hands the edited message to dispatch
+    with send_now); None keeps the status. A scheduled message needs a future send time
+    whenever the time changes or it becomes scheduled; a move ends the ``status_reason``.
     """
     current = MessageStatus(message.status)
     if current not in EDITABLE:
         raise states.refusal(current, MessageStatus.DRAFT)
-    errors: dict[str, str] = {}
-    fields: tuple[Audience, Channel, str, str] | None = None
-    try:
-        fields = clean_message_fields(
+    fields, (target, clean_mode, when) = _every_error(
+        lambda: clean_message_fields(
             message.audience if audience is UNSET else audience,
             message.channel if channel is UNSET else channel,
             message.subject if subject is UNSET else subject,
             message.body if body is UNSET else body,
-        )
-    except ValidationError as error:
-        errors.update(error.errors)
-    try:
-        target, clean_mode, when = _target_and_time(message, mode, send_at, now)
-    except ValidationError as error:
-        errors.update(error.errors)
-    if errors or fields is None:
-        raise ValidationError(errors)
+        ),
+        lambda: _target_and_time(message, mode, send_at, now),
+    )
     audience_, channel_, subject_, body_ = fields
+    check_sendable(session, message, audience_, channel_, target, clean_mode is Mode.SEND_NOW, now)
     before = _audited(message)
     moved = states.move_message(
         session,
         message.id,
         target,
         now=now,
-        expected=EDITABLE,
+        expected=[status for status in EDITABLE if states.allowed(status, target)],
         audience=audience_,
         channel=channel_,
         subject=subject_,
         body=body_,
         send_at=when,
+        status_reason=message.status_reason if target is current else None,
     )
     session.refresh(message)
     if not moved:  # the scheduler (or another tab) got there first
@@ -325,7 +335,10 @@ def _ids(message: Message) -> dict[str, int]:
 def _target_and_time(
     message: Message, mode: Mode | str | None, send_at: Any, now: datetime
 ) -> tuple[MessageStatus, Mode | None, datetime | None]:
-    """Where an edit takes the message (its status and send time), or ValidationError."""
+    """Where an edit takes the message (its status and send time), or ValidationError.
+
+    An overdue message given a new send time is scheduled again.
+    """
     current = MessageStatus(message.status)
     target, clean_mode, when = current, None, message.send_at
     if mode is not None:
@@ -337,6 +350,8 @@ def _target_and_time(
     if send_at is not UNSET and clean_mode is not Mode.SEND_NOW:
         when = parse_send_at(send_at, message.event.timezone)
         time_changes = True
+        if current is MessageStatus.OVERDUE and clean_mode is None and when is not None:
+            target = MessageStatus.SCHEDULED
     else:
         time_changes = current is not MessageStatus.SCHEDULED
     must_be_future = time_changes or when is None
@@ -355,10 +370,15 @@ def schedule_message(
 
 
 def cancel_message(session: Session, message: Message, *, now: datetime, actor: Actor) -> Message:
-    """draft|scheduled -> cancelled; anything else raises IllegalTransition (409)."""
+    """draft|scheduled|overdue -> cancelled; anything else raises IllegalTransition (409)."""
     was = message.status
     moved = states.move_message(
-        session, message.id, MessageStatus.CANCELLED, now=now, expected=EDITABLE
+        session,
+        message.id,
+        MessageStatus.CANCELLED,
+        now=now,
+        expected=EDITABLE,
+        status_reason=None,
     )
     session.refresh(message)
     if not moved:
@@ -369,64 +389,10 @@ def cancel_message(session: Session, message: Message, *, now: datetime, actor: 
 
 
 def send_now(session: Session, message: Message, actor: Actor, *, now: datetime) -> Batch:
-    """Hand a draft or scheduled message to dispatch (atomic claim). Commit, then wake."""
+    """Hand a draft, scheduled, overdue or dry-run message to dispatch (atomic claim).
+    Commit, then wake. Refused (409) when nobody would receive it."""
+    if message.status not in SENDABLE_NOW:
+        raise states.refusal(message.status, MessageStatus.SENDING)
+    audience, channel = message.audience, message.channel
+    check_sendable(session, message, audience, channel, message.status, True, now, Conflict)
     return start_send_now(session, message, actor, now)
-
-
-# --- reading -----------------------------------------------------------------------
-
-
-class Tab(Words):
-    SCHEDULED = "scheduled"
-    SENT = "sent"
-    CANCELLED = "cancelled"
-
-    @property
-    def statuses(self) -> tuple[MessageStatus, ...]:
-        return TAB_STATUSES[self]
-
-
-TAB_STATUSES: dict[Tab, tuple[MessageStatus, ...]] = {
-    Tab.SCHEDULED: (MessageStatus.DRAFT, MessageStatus.SCHEDULED),
-    Tab.SENT: (
-        MessageStatus.SENDING,
-        MessageStatus.SENT,
-        MessageStatus.SENT_WITH_FAILURES,
-        MessageStatus.FAILED,
-    ),
-    Tab.CANCELLED: (MessageStatus.CANCELLED,),
-}
-
-
-def tab_for(status: MessageStatus) -> Tab:
-    return next(tab for tab, statuses in TAB_STATUSES.items() if status in statuses)
-
-
-def messages_query(
-    event_id: int, statuses: tuple[MessageStatus, ...] | None = None, tab: Tab | None = None
-) -> sa.Select[tuple[Message]]:
-    """Newest first: by send time on the Sent tab, by creation elsewhere."""
-    stmt = sa.select(Message).where(Message.event_id == event_id)
-    if statuses:
-        stmt = stmt.where(Message.status.in_([s.value for s in statuses]))
-    if tab is Tab.SENT:
-        return stmt.order_by(
-            sa.func.coalesce(Message.send_at, Message.updated_at).desc(), Message.id.desc()
-        )
-    return stmt.order_by(Message.id.desc())
-
-
-def tab_counts(session: Session, event_id: int) -> dict[Tab, int]:
-    by_status = count_by(session, Message.status, Message.event_id == event_id)
-    return {
-        tab: sum(by_status.get(status, 0) for status in statuses)
-        for tab, statuses in TAB_STATUSES.items()
-    }
-
-
-def get_message_of(session: Session, event: Event, message_id: int) -> Message | None:
-    """The message if it belongs to ``event``; None for another event's id (answer 404)."""
-    message = session.get(Message, message_id)
-    if message is None or message.event_id != event.id:
-        return None
-    return message

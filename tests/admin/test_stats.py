@@ -61,6 +61,8 @@ def test_stats_figures(client, seeded):
         "sent_with_failures": 0,
         "failed": 0,
         "cancelled": 0,
+        "overdue": 0,
+        "dry_run": 0,
     }
     assert stats["deliveries"]["all"] == {"pending": 0, "sent": 4, "failed": 4, "skipped": 0}
     assert stats["deliveries"]["last_24h"] == {"pending": 0, "sent": 3, "failed": 4, "skipped": 0}

@@ -35,7 +35,10 @@ def new_message(**overrides):
 # --- messages ------------------------------------------------------------------------
 
 
-def test_walk_draft_edit_schedule_send_now_then_cancel_refused(client, auth, event, owner, now):
+def test_walk_draft_edit_schedule_send_now_then_cancel_refused(
+    client, auth, event, owner, now, make_guests
+):
+    make_guests(event, 1)  # scheduling or sending for nobody is refused
     auth.login(owner)
     created = client.post(api(event), json=new_message())
     assert created.status_code == 201
@@ -79,14 +82,15 @@ def test_walk_draft_edit_schedule_send_now_then_cancel_refused(client, auth, eve
     refused = client.delete(one)
     assert refused.status_code == 409
     assert refused.get_json()["error"] == (
-        "This message is sending and can no longer be cancelled. Only drafts and scheduled messages can be changed."
+        "This message is sending and can no longer be cancelled. Only drafts, scheduled and overdue messages can be changed."
     )
     assert client.patch(one, json={"subject": "Too late"}).status_code == 409
     assert client.post(one + "/send-now").status_code == 409
     assert client.get(one).get_json()["subject"] == "Hello again {{guest_name}}"
 
 
-def test_create_scheduled_and_send_now_directly(client, auth, event, owner, now):
+def test_create_scheduled_and_send_now_directly(client, auth, event, owner, now, make_guests):
+    make_guests(event, 1)
     auth.login(owner)
     naive_local = (now + timedelta(days=2)).astimezone(event.tz).replace(tzinfo=None, microsecond=0)
     scheduled = client.post(

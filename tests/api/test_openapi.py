@@ -11,7 +11,7 @@ from openapi_spec_validator import validate as validate_openapi
 from werkzeug.test import TestResponse
 
 from dashboard.dispatch.models import BatchStatus, BatchTrigger, ErrorKind, Outcome
-from dashboard.events.models import RsvpStatus
+from dashboard.events.models import EventStatus, RsvpStatus
 from dashboard.messages.models import Audience, MessageKind, MessageStatus
 from tests.api.openapi_check import (
     answers_match_the_document,  # noqa: F401 (autouse)
@@ -25,7 +25,7 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 
 #: The field names DESIGN.md section 6 keeps stable, by component schema.
 DESIGN_FIELDS = {
-    "Event": {"id", "name", "starts_at", "timezone", "venue"},
+    "Event": {"id", "name", "starts_at", "timezone", "venue", "status", "cancelled_at"},
     "Guest": {"id", "name", "email", "rsvp_status", "unsubscribed"},
     "GuestBulkResult": {"created", "updated", "rejected"},
     "Message": {
@@ -38,6 +38,7 @@ DESIGN_FIELDS = {
         "subject",
         "body",
         "status",
+        "status_reason",
         "send_at",
     },
     "MessageCounts": {"total", "sent", "failed", "skipped"},
@@ -174,6 +175,7 @@ def test_the_schemas_name_the_design_fields(document):
         ("MessageKind", MessageKind),
         ("Audience", Audience),
         ("RsvpStatus", RsvpStatus),
+        ("EventStatus", EventStatus),
         ("BatchStatus", BatchStatus),
         ("BatchTrigger", BatchTrigger),
         ("Outcome", Outcome),
@@ -227,6 +229,8 @@ def test_the_conformance_check_can_fail(app, event):
         "starts_at": "2030-06-01T18:00:00+02:00",
         "timezone": "Europe/Berlin",
         "venue": "",
+        "status": "active",
+        "cancelled_at": None,
         "created_at": "2030-01-01T00:00:00+00:00",
         "updated_at": "2030-01-01T00:00:00+00:00",
     }
@@ -265,7 +269,7 @@ def test_a_bad_query_parameter_is_400_with_our_error_shape(client, auth, event, 
     assert response.status_code == 400
     assert response.get_json()["fields"] == {
         "audience": "Unknown audience 'vips'; use one of: 'everyone', 'attending', 'pending', "
-        "'declined' or 'maybe'."
+        "'declined', 'maybe' or 'not_declined'."
     }
 
 

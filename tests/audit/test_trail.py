@@ -248,7 +248,8 @@ def test_entries_read_as_words():
         changes={"status": {"old": "scheduled", "new": "cancelled"}},
         reason="the event moved",
     ) == ("Cancelled", ["status: scheduled → cancelled", "because the event moved"])
-    assert words("event.archive") == ("Event archive", [])  # an action without a label yet
+    assert words("event.frobnicate") == ("Event frobnicate", [])  # an action without a label
+    assert words("event.archive") == ("Event archived", [])
     assert present.value("2030-06-01T07:00:00+00:00", "send_at", zone) == (
         "Sat 01 Jun 2030, 09:00 CEST"
     )

@@ -230,7 +230,7 @@ def test_a_refused_action_shows_its_reason(page, live_app, live_user):
     alert = page.locator("#message-list").get_by_role("alert")
     expect(alert).to_have_text(
         "This message is cancelled and can no longer be sent. "
-        "Only drafts and scheduled messages can be changed."
+        "Only drafts, scheduled and overdue messages can be changed."
     )
     expect(message_row(page, "7-day reminder")).to_have_count(0)  # the list is fresh again
     expect(tab_count(page, "cancelled")).to_have_text("1")

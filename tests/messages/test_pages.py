@@ -282,7 +282,10 @@ def test_preview_of_an_empty_audience_says_so(client, auth, event, owner, guest_
 # --- compose, edit, send now, cancel ------------------------------------------------------
 
 
-def test_walk_draft_edit_schedule_send_now_then_cancel_refused(client, auth, event, owner, now):
+def test_walk_draft_edit_schedule_send_now_then_cancel_refused(
+    client, auth, event, owner, now, make_guests
+):
+    make_guests(event, 1)  # scheduling or sending for nobody is refused
     auth.login(owner)
     created = client.post(url(event), data=compose())
     assert created.status_code == 303
@@ -330,7 +333,8 @@ def test_walk_draft_edit_schedule_send_now_then_cancel_refused(client, auth, eve
     assert db.session.get(Message, message.id).subject == "Dinner moved"
 
 
-def test_send_now_from_the_compose_form(client, auth, event, owner):
+def test_send_now_from_the_compose_form(client, auth, event, owner, make_guests):
+    make_guests(event, 1)
     auth.login(owner)
     response = client.post(url(event), data=compose(mode="send_now"))
     assert response.status_code == 303 and response.headers["Location"].endswith("/sent")

@@ -11,11 +11,19 @@ from dashboard.audit.services import Actor
 from dashboard.dispatch.models import Batch, BatchTrigger
 from dashboard.errors import ValidationError
 from dashboard.extensions import db
+from dashboard.messages import lists
 from dashboard.messages import services as svc
 from dashboard.messages.models import IllegalTransition, Message, MessageKind, MessageStatus
 from tests.helpers import set_status
 
 ACTOR = Actor("tests")
+
+
+@pytest.fixture
+def event(event, make_guests):
+    """The shared event with one guest: scheduling or sending for nobody is refused."""
+    make_guests(event, 1)
+    return event
 
 
 def _create(event, owner, now, **overrides):
@@ -204,15 +212,19 @@ def test_cancel_and_tab_counts(event, owner, now, make_message):
     svc.cancel_message(db.session, message, now=now, actor=ACTOR)
     db.session.commit()
     assert message.status is MessageStatus.CANCELLED
-    counts = svc.tab_counts(db.session, event.id)
-    assert counts == {svc.Tab.SCHEDULED: 4, svc.Tab.SENT: 0, svc.Tab.CANCELLED: 1}  # 4 reminders
+    counts = lists.tab_counts(db.session, event.id)
+    assert counts == {
+        lists.Tab.SCHEDULED: 4,
+        lists.Tab.SENT: 0,
+        lists.Tab.CANCELLED: 1,
+    }  # 4 reminders
 
 
 def test_message_of_another_event_is_not_found(event, make_event, make_message):
     other = make_event("Other")
     message = make_message(other, status=MessageStatus.DRAFT)
-    assert svc.get_message_of(db.session, event, message.id) is None
-    assert svc.get_message_of(db.session, other, message.id) is message
+    assert lists.get_message_of(db.session, event, message.id) is None
+    assert lists.get_message_of(db.session, other, message.id) is message
 
 
 def test_parse_send_at_accepts_offsets():

@@ -1,0 +1,75 @@
+"""Reading the messages of an event: the Communications tabs, their counts, one message.
+
+Plain functions of a session and arguments, shared by the pages and the API.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dashboard.database import count_by
+from dashboard.db_types import Words
+from dashboard.events.models import Event
+from dashboard.messages.models import Message, MessageStatus
+
+
+class Tab(Words):
+    SCHEDULED = "scheduled"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+    @property
+    def statuses(self) -> tuple[MessageStatus, ...]:
+        return TAB_STATUSES[self]
+
+
+TAB_STATUSES: dict[Tab, tuple[MessageStatus, ...]] = {
+    Tab.SCHEDULED: (MessageStatus.OVERDUE, MessageStatus.DRAFT, MessageStatus.SCHEDULED),
+    Tab.SENT: (
+        MessageStatus.DRY_RUN,
+        MessageStatus.SENDING,
+        MessageStatus.SENT,
+        MessageStatus.SENT_WITH_FAILURES,
+        MessageStatus.FAILED,
+    ),
+    Tab.CANCELLED: (MessageStatus.CANCELLED,),
+}
+
+
+def tab_for(status: MessageStatus) -> Tab:
+    return next(tab for tab, statuses in TAB_STATUSES.items() if status in statuses)
+
+
+def messages_query(
+    event_id: int, statuses: tuple[MessageStatus, ...] | None = None, tab: Tab | None = None
+) -> sa.Select[tuple[Message]]:
+    """Newest first: by send time on the Sent tab, by creation elsewhere; on the Scheduled
+    tab the overdue ones come first (they wait for a host's decision)."""
+    stmt = sa.select(Message).where(Message.event_id == event_id)
+    if statuses:
+        stmt = stmt.where(Message.status.in_([s.value for s in statuses]))
+    if tab is Tab.SENT:
+        return stmt.order_by(
+            sa.func.coalesce(Message.send_at, Message.updated_at).desc(), Message.id.desc()
+        )
+    if tab is Tab.SCHEDULED:
+        overdue_first = sa.case((Message.status == MessageStatus.OVERDUE, 0), else_=1)
+        return stmt.order_by(overdue_first, Message.id.desc())
+    return stmt.order_by(Message.id.desc())
+
+
+def tab_counts(session: Session, event_id: int) -> dict[Tab, int]:
+    by_status = count_by(session, Message.status, Message.event_id == event_id)
+    return {
+        tab: sum(by_status.get(status, 0) for status in statuses)
+        for tab, statuses in TAB_STATUSES.items()
+    }
+
+
+def get_message_of(session: Session, event: Event, message_id: int) -> Message | None:
+    """The message if it belongs to ``event``; None for another event's id (answer 404)."""
+    message = session.get(Message, message_id)
+    if message is None or message.event_id != event.id:
+        return None
+    return message
