@@ -134,7 +134,9 @@ def _preview_context(event: Event, audience: str | None, subject: str, body: str
     guest = audiences.sample_guest(db.session, event.id, chosen)
     context["audience_label"] = chosen.label
     if guest is not None:
-        renderer = MessageRenderer(event, subject, body, current_app.config["PUBLIC_BASE_URL"])
+        renderer = MessageRenderer(
+            event, subject, body, current_app.config["PUBLIC_BASE_URL"], preview=True
+        )
         context["guest"] = guest
         context["rendered"] = renderer.render(guest)
     return context
