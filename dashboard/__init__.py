@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from dashboard.config import ConfigError, load_config
+from dashboard.config import DEBUG_IN_PRODUCTION, ConfigError, load_config
 from dashboard.extensions import csrf, db, login_manager, mail, migrate
 
 __all__ = ["ConfigError", "create_app"]
@@ -34,18 +34,20 @@ def create_app(
     app.config.from_mapping(load_config(env, Path(app.instance_path)))
     if overrides:
         app.config.from_mapping(overrides)
+    if app.config["APP_ENV"] == "production" and app.debug:
+        raise ConfigError(DEBUG_IN_PRODUCTION)  # Flask reads FLASK_DEBUG from os.environ itself
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per poll
 
+    from dashboard import web
+
+    web.install_converters(app)
     _init_extensions(app)
     _register_blueprints(app)
     _register_cli(app)
-
-    from dashboard import web
-
     web.init_app(app)
 
     from dashboard.dispatch import scheduler

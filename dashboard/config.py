@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,12 +18,25 @@ from sqlalchemy.exc import ArgumentError
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 ENVIRONMENTS = ("development", "testing", "production")
+#: How long "Keep me signed in" keeps a browser signed in.
+REMEMBER_FOR = timedelta(days=30)
 
 Number = TypeVar("Number", int, float)
 
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it."""
+
+
+DEBUG_IN_PRODUCTION = (
+    "FLASK_DEBUG is on with APP_ENV=production: the debugger would let anyone who reaches "
+    "an error page run code on the server; unset FLASK_DEBUG"
+)
+
+
+def debug_requested(raw: str | None) -> bool:
+    """FLASK_DEBUG as Flask itself reads it: on unless empty, 0, false or no."""
+    return bool(raw) and raw.strip().lower() not in ("0", "false", "no")
 
 
 def parse_bool(name: str, raw: str | None, default: bool) -> bool:
@@ -95,6 +109,8 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
     app_env = (env.get("APP_ENV") or "production").strip().lower()
     if app_env not in ENVIRONMENTS:
         raise ConfigError(f"APP_ENV={app_env!r} must be one of {', '.join(ENVIRONMENTS)}")
+    if app_env == "production" and debug_requested(env.get("FLASK_DEBUG")):
+        raise ConfigError(DEBUG_IN_PRODUCTION)
 
     secret = env.get("SECRET_KEY", "").strip()
     if not secret:
@@ -129,6 +145,12 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
+        # The remember-me cookie carries a per-login token (stored hashed, revoked on
+        # sign-out and password change); it is as secret as the session cookie.
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": base_url.startswith("https://"),
+        "REMEMBER_COOKIE_DURATION": REMEMBER_FOR,
     }
 
 

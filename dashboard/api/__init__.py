@@ -62,7 +62,10 @@ def _authenticate() -> Response | None:
 
 def load_body(model: type[M]) -> M:
     """The request's JSON object read by ``model``; malformed or missing JSON is a 400."""
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise ValidationError({"__all__": "The JSON body is nested too deeply."}) from None
     if not isinstance(data, dict):
         raise ValidationError(
             {"__all__": "Send a JSON object as the body, with Content-Type: application/json."}

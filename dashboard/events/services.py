@@ -58,6 +58,9 @@ def _clean_event_fields(name: str, venue: str) -> tuple[str, str]:
     venue = (venue or "").strip()
     if len(venue) > 300:
         raise ValidationError({"venue": "At most 300 characters."})
+    for field, value in (("name", name), ("venue", venue)):
+        if "\n" in value or "\r" in value:
+            raise ValidationError({field: "Must be a single line (no line breaks)."})
     return name, venue
 
 
