@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.config import DEBUG_IN_PRODUCTION, ConfigError, load_config
 from dashboard.extensions import csrf, db, login_manager, mail, migrate
@@ -36,6 +37,11 @@ def create_app(
         app.config.from_mapping(overrides)
     if app.config["APP_ENV"] == "production" and app.debug:
         raise ConfigError(DEBUG_IN_PRODUCTION)  # Flask reads FLASK_DEBUG from os.environ itself
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        # Behind a reverse proxy the client's address (the login throttle counts per address)
+        # and scheme come from its X-Forwarded-* headers, believed for that many hops only.
+        hops = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -99,12 +105,17 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from dashboard.admin.cli import logs_cli, stats_command
-    from dashboard.auth.cli import create_token_command, create_user_command
+    from dashboard.auth.cli import (
+        create_token_command,
+        create_user_command,
+        set_password_command,
+    )
     from dashboard.dispatch.cli import dispatch_cli
     from dashboard.events.cli import import_guests_command, seed_demo_command
 
     for command in (
         create_user_command,
+        set_password_command,
         create_token_command,
         seed_demo_command,
         import_guests_command,

@@ -134,6 +134,7 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         **_dispatch_settings(env, app_env),
         "STATS_TOKEN": env.get("STATS_TOKEN") or None,
         "PUBLIC_BASE_URL": base_url,
+        **_login_settings(env),
         "SQLITE_BUSY_TIMEOUT_MS": parse_int(
             "SQLITE_BUSY_TIMEOUT_MS", env.get("SQLITE_BUSY_TIMEOUT_MS"), 15000, 0
         ),
@@ -151,6 +152,38 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": base_url.startswith("https://"),
         "REMEMBER_COOKIE_DURATION": REMEMBER_FOR,
+    }
+
+
+def _login_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The sign-in throttle and the proxies whose forwarded client address is believed."""
+    from limits.errors import ConfigurationError
+    from limits.storage import storage_from_string
+
+    from dashboard.auth.throttle import DATABASE, DEFAULT_RULE, parse_rule
+
+    rule = (env.get("LOGIN_THROTTLE") or DEFAULT_RULE).strip()
+    try:
+        parse_rule(rule)
+    except ValueError:
+        raise ConfigError(
+            f"LOGIN_THROTTLE={rule!r} is not a rate (expected e.g. '10 per 15 minutes')"
+        ) from None
+    storage = (env.get("LOGIN_THROTTLE_STORAGE") or DATABASE).strip()
+    if storage != DATABASE:
+        try:
+            storage_from_string(storage)
+        except (ConfigurationError, ValueError) as error:
+            raise ConfigError(
+                f"LOGIN_THROTTLE_STORAGE={storage!r} is not a storage the limits library "
+                f"can use ({error}); leave it unset to keep the counts in the database"
+            ) from None
+    return {
+        "LOGIN_THROTTLE": rule,
+        "LOGIN_THROTTLE_STORAGE": storage,
+        "TRUSTED_PROXY_COUNT": parse_int(
+            "TRUSTED_PROXY_COUNT", env.get("TRUSTED_PROXY_COUNT"), 0, 0
+        ),
     }
 
 

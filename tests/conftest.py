@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
@@ -265,6 +265,18 @@ def make_guests(app: Flask):
         return guests
 
     return factory
+
+
+@pytest.fixture
+def user_loaded_per_request(app: Flask) -> None:
+    """The ``app`` fixture keeps one app context, and with it one ``g``, across the test
+    client's requests, so Flask-Login would keep the first request's user. A real server
+    loads the user from each request's cookies; tests of sign-ins and cookies ask for this."""
+
+    @app.before_request
+    def _forget_the_user() -> None:
+        g.pop("_login_user", None)
+        g.pop("_bearer_user", None)
 
 
 class AuthActions:

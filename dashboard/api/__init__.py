@@ -18,6 +18,7 @@ import pydantic
 from flask import Blueprint, Response, current_app, request
 from flask_login import current_user
 
+from dashboard.auth.loaders import bearer_token
 from dashboard.errors import Conflict, ValidationError
 from dashboard.extensions import csrf, db
 from dashboard.messages.models import IllegalTransition
@@ -37,7 +38,8 @@ def public(view: F) -> F:
 
 
 def bearer_request() -> bool:
-    return request.headers.get("Authorization", "").startswith("Bearer ")
+    """The caller is the Bearer token's user, never the cookie's (see auth/loaders.py)."""
+    return bearer_token(request) is not None
 
 
 @bp.before_request
