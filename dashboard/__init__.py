@@ -111,7 +111,11 @@ def _register_cli(app: Flask) -> None:
         set_password_command,
     )
     from dashboard.dispatch.cli import dispatch_cli
-    from dashboard.events.cli import import_guests_command, seed_demo_command
+    from dashboard.events.cli import (
+        check_guest_emails_command,
+        import_guests_command,
+        seed_demo_command,
+    )
 
     for command in (
         create_user_command,
@@ -119,6 +123,7 @@ def _register_cli(app: Flask) -> None:
         create_token_command,
         seed_demo_command,
         import_guests_command,
+        check_guest_emails_command,
         dispatch_cli,
         stats_command,
         logs_cli,

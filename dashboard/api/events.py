@@ -120,7 +120,7 @@ def add_guests(event_id: int) -> GuestBulkResult:
 
 def _guests_by_key(event_id: int, rows: list[Any]) -> dict[str, GuestRecord]:
     keys = {
-        GuestRecord.key_for(row["email"])
+        events.email_key(row["email"])
         for row in rows
         if isinstance(row, dict) and isinstance(row.get("email"), str)
     }

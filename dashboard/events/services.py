@@ -8,6 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from dashboard.auth.models import User
@@ -18,7 +19,6 @@ from dashboard.timeutil import parse_local_datetime, wall_time
 
 log = logging.getLogger(__name__)
 
-EMAIL_RE = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 MAX_NAME = 200
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
@@ -241,8 +241,11 @@ def clean_guest(
         errors["name"] = f"Name is longer than {MAX_NAME} characters."
     if not email:
         errors["email"] = "E-mail is required."
-    elif len(email) > 254 or not EMAIL_RE.match(email) or _has_control_characters(email):
-        errors["email"] = f"{email!r} is not a valid e-mail address."
+    else:
+        try:
+            email = normalize_email(email)
+        except ValidationError as error:
+            errors.update(error.errors)
     raw_status = (rsvp_status or "pending").strip().lower()
     try:
         status = RsvpStatus(raw_status)
@@ -258,6 +261,36 @@ def clean_guest(
 
 def _has_control_characters(value: str) -> bool:
     return CONTROL_RE.search(value) is not None
+
+
+def normalize_email(raw: str) -> str:
+    """The address as it is stored and mailed, or ValidationError with the reason.
+
+    ``email-validator`` checks the syntax (no DNS lookup): no comments, quotes, brackets or
+    colons that a mail library would read differently from what is stored. The result is
+    the normalized form in ASCII (a domain in Unicode becomes its IDNA spelling), so the
+    SMTP envelope carries exactly the stored text. A local part in Unicode is refused:
+    most relays cannot deliver to one (SMTPUTF8).
+    """
+    text = (raw or "").strip()
+    if _has_control_characters(text):
+        raise ValidationError({"email": f"{text!r} is not a valid e-mail address."})
+    try:
+        result = validate_email(text, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as error:
+        raise ValidationError(
+            {"email": f"{text!r} is not a valid e-mail address: {error}"}
+        ) from None
+    return result.ascii_email or result.normalized
+
+
+def email_key(raw: str) -> str:
+    """The key a guest with this address is stored under (its text lower-cased when it is
+    not a valid address, so a lookup by it finds nothing)."""
+    try:
+        return Guest.key_for(normalize_email(raw))
+    except ValidationError:
+        return Guest.key_for(raw or "")
 
 
 def find_guest_by_email(session: Session, event_id: int, email: str) -> Guest | None:
