@@ -35,7 +35,8 @@ HSTS = "max-age=31536000"
 
 class HostileInput(ValueError):
     def __init__(self, field: str, reason: str):
-        self.field = field
+        # A field name can be hostile too: it is named in the answer, escaped.
+        self.field = field if FORBIDDEN.search(field) is None else ascii(field)
         self.reason = reason
         super().__init__(f"{field}: {reason}")
 

@@ -270,13 +270,15 @@ def make_guests(app: Flask):
 @pytest.fixture
 def user_loaded_per_request(app: Flask) -> None:
     """The ``app`` fixture keeps one app context, and with it one ``g``, across the test
-    client's requests, so Flask-Login would keep the first request's user. A real server
-    loads the user from each request's cookies; tests of sign-ins and cookies ask for this."""
+    client's requests, so Flask-Login would keep the first request's user and Flask-WTF
+    its CSRF token. A real request starts with an empty ``g``; tests of sign-ins, cookies
+    and several clients ask for this."""
 
-    @app.before_request
-    def _forget_the_user() -> None:
-        g.pop("_login_user", None)
-        g.pop("_bearer_user", None)
+    def _fresh_g() -> None:
+        for name in list(vars(g)):
+            g.pop(name)
+
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_g)  # before any other
 
 
 class AuthActions:

@@ -223,3 +223,4 @@ def test_every_rule_survives_hostile_values_and_a_viewer_changes_nothing(app, wo
     assert as_viewer[("dispatch.message_detail", "GET")] == 200
     assert as_viewer[("messages.cancel", "POST")] == 403
     assert as_admin[("admin.batches", "GET")] == 200
+    assert as_admin[("admin.retry_failures", "POST")] == 303  # its CSRF token was valid
