@@ -6,5 +6,8 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _user_per_request(user_loaded_per_request) -> None:
-    """Each request signs in from its own cookies (see the root conftest)."""
+def _user_per_request(request: pytest.FixtureRequest) -> None:
+    """Each request signs in from its own cookies (see the root conftest); tests without
+    an app (configuration checks) need no database."""
+    if "app" in request.fixturenames:
+        request.getfixturevalue("user_loaded_per_request")
