@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from dashboard.config import ConfigError, load_config
+from dashboard.config import DEBUG_IN_PRODUCTION, ConfigError, load_config
 from dashboard.extensions import csrf, db, login_manager, mail, migrate
 
 __all__ = ["ConfigError", "create_app"]
@@ -34,18 +35,25 @@ def create_app(
     app.config.from_mapping(load_config(env, Path(app.instance_path)))
     if overrides:
         app.config.from_mapping(overrides)
+    if app.config["APP_ENV"] == "production" and app.debug:
+        raise ConfigError(DEBUG_IN_PRODUCTION)  # Flask reads FLASK_DEBUG from os.environ itself
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        # Behind a reverse proxy the client's address (the login throttle counts per address)
+        # and scheme come from its X-Forwarded-* headers, believed for that many hops only.
+        hops = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per poll
 
+    from dashboard import web
+
+    web.install_converters(app)
     _init_extensions(app)
     _register_blueprints(app)
     _register_cli(app)
-
-    from dashboard import web
-
     web.init_app(app)
 
     from dashboard.dispatch import scheduler
@@ -100,15 +108,25 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from dashboard.admin.cli import logs_cli, stats_command
-    from dashboard.auth.cli import create_token_command, create_user_command
+    from dashboard.auth.cli import (
+        create_token_command,
+        create_user_command,
+        set_password_command,
+    )
     from dashboard.dispatch.cli import dispatch_cli
-    from dashboard.events.cli import import_guests_command, seed_demo_command
+    from dashboard.events.cli import (
+        check_guest_emails_command,
+        import_guests_command,
+        seed_demo_command,
+    )
 
     for command in (
         create_user_command,
+        set_password_command,
         create_token_command,
         seed_demo_command,
         import_guests_command,
+        check_guest_emails_command,
         dispatch_cli,
         stats_command,
         logs_cli,

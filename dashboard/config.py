@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,12 +18,25 @@ from sqlalchemy.exc import ArgumentError
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 ENVIRONMENTS = ("development", "testing", "production")
+#: How long "Keep me signed in" keeps a browser signed in.
+REMEMBER_FOR = timedelta(days=30)
 
 Number = TypeVar("Number", int, float)
 
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it."""
+
+
+DEBUG_IN_PRODUCTION = (
+    "FLASK_DEBUG is on with APP_ENV=production: the debugger would let anyone who reaches "
+    "an error page run code on the server; unset FLASK_DEBUG"
+)
+
+
+def debug_requested(raw: str | None) -> bool:
+    """FLASK_DEBUG as Flask itself reads it: on unless empty, 0, false or no."""
+    return bool(raw) and raw.strip().lower() not in ("0", "false", "no")
 
 
 def parse_bool(name: str, raw: str | None, default: bool) -> bool:
@@ -95,6 +109,8 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
     app_env = (env.get("APP_ENV") or "production").strip().lower()
     if app_env not in ENVIRONMENTS:
         raise ConfigError(f"APP_ENV={app_env!r} must be one of {', '.join(ENVIRONMENTS)}")
+    if app_env == "production" and debug_requested(env.get("FLASK_DEBUG")):
+        raise ConfigError(DEBUG_IN_PRODUCTION)
 
     secret = env.get("SECRET_KEY", "").strip()
     if not secret:
@@ -118,6 +134,7 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         **_dispatch_settings(env, app_env),
         "STATS_TOKEN": env.get("STATS_TOKEN") or None,
         "PUBLIC_BASE_URL": base_url,
+        **_login_settings(env),
         "SQLITE_BUSY_TIMEOUT_MS": parse_int(
             "SQLITE_BUSY_TIMEOUT_MS", env.get("SQLITE_BUSY_TIMEOUT_MS"), 15000, 0
         ),
@@ -129,6 +146,44 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
+        # The remember-me cookie carries a per-login token (stored hashed, revoked on
+        # sign-out and password change); it is as secret as the session cookie.
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": base_url.startswith("https://"),
+        "REMEMBER_COOKIE_DURATION": REMEMBER_FOR,
+    }
+
+
+def _login_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The sign-in throttle and the proxies whose forwarded client address is believed."""
+    from limits.errors import ConfigurationError
+    from limits.storage import storage_from_string
+
+    from dashboard.auth.throttle import DATABASE, DEFAULT_RULE, parse_rule
+
+    rule = (env.get("LOGIN_THROTTLE") or DEFAULT_RULE).strip()
+    try:
+        parse_rule(rule)
+    except ValueError:
+        raise ConfigError(
+            f"LOGIN_THROTTLE={rule!r} is not a rate (expected e.g. '10 per 15 minutes')"
+        ) from None
+    storage = (env.get("LOGIN_THROTTLE_STORAGE") or DATABASE).strip()
+    if storage != DATABASE:
+        try:
+            storage_from_string(storage)
+        except (ConfigurationError, ValueError) as error:
+            raise ConfigError(
+                f"LOGIN_THROTTLE_STORAGE={storage!r} is not a storage the limits library "
+                f"can use ({error}); leave it unset to keep the counts in the database"
+            ) from None
+    return {
+        "LOGIN_THROTTLE": rule,
+        "LOGIN_THROTTLE_STORAGE": storage,
+        "TRUSTED_PROXY_COUNT": parse_int(
+            "TRUSTED_PROXY_COUNT", env.get("TRUSTED_PROXY_COUNT"), 0, 0
+        ),
     }
 
 

@@ -1,7 +1,7 @@
 """Every model, imported in one place so Alembic and the drift test see the whole schema."""
 
 from dashboard.audit.models import AuditEntry
-from dashboard.auth.models import ApiToken, User
+from dashboard.auth.models import ApiToken, LoginSession, RateLimitCounter, User
 from dashboard.dispatch.models import Batch, BatchEntry, Delivery, SchedulerPoll
 from dashboard.events.models import Collaborator, Event, Guest
 from dashboard.messages.models import Message
@@ -15,7 +15,9 @@ __all__ = [
     "Delivery",
     "Event",
     "Guest",
+    "LoginSession",
     "Message",
+    "RateLimitCounter",
     "SchedulerPoll",
     "User",
 ]

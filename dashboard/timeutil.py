@@ -7,6 +7,11 @@ from zoneinfo import ZoneInfo
 
 from dashboard.errors import ValidationError
 
+#: Dates outside these years are typing mistakes, and near the ends of what Python's
+#: datetime holds (years 1 and 9999) moving them by a time zone or a reminder overflows.
+MIN_YEAR = 1900
+MAX_YEAR = 2999
+
 
 def wall_time(value: datetime, zone: ZoneInfo) -> datetime:
     """``value`` as a naive wall-clock time in ``zone`` (what a form shows)."""
@@ -28,6 +33,10 @@ def parse_local_datetime(value: str | datetime, timezone: str, field: str) -> da
             raise ValidationError(
                 {field: f"{value!r} is not a date and time (ISO 8601, e.g. 2030-05-01T18:00)."}
             ) from None
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise ValidationError(
+            {field: f"Choose a date between the years {MIN_YEAR} and {MAX_YEAR}."}
+        )
     if parsed.tzinfo is None:
         zone = ZoneInfo(timezone)
         parsed = parsed.replace(tzinfo=zone)

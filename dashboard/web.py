@@ -18,7 +18,9 @@ from flask import Flask, Response, flash, jsonify, make_response, redirect, rend
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
+from dashboard import security
 from dashboard.errors import ValidationError
 from dashboard.events.access import EventAccess, event_access
 from dashboard.events.models import Role
@@ -26,6 +28,11 @@ from dashboard.extensions import db
 
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 200
+#: Page numbers beyond this read as this one (an empty page), so the offset stays a number
+#: every database takes.
+MAX_PAGE = 1_000_000
+#: The largest id an INTEGER column holds on PostgreSQL: a bigger one names no row.
+MAX_ID = 2**31 - 1
 
 T = TypeVar("T")
 
@@ -176,7 +183,20 @@ def page_args(default_per_page: int = DEFAULT_PER_PAGE) -> tuple[int, int]:
     """Read ``page`` and ``per_page`` from the query string, clamped to sane values."""
     page = request.args.get("page", 1, type=int) or 1
     per_page = request.args.get("per_page", default_per_page, type=int) or default_per_page
-    return max(1, page), min(max(1, per_page), MAX_PER_PAGE)
+    return clamp_page(page), min(max(1, per_page), MAX_PER_PAGE)
+
+
+def clamp_page(page: int) -> int:
+    return min(max(1, page), MAX_PAGE)
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a number no row can have (beyond MAX_ID) matches no
+    route, so it is a 404 like any unknown id, never a database error."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 #: The longest search text a list accepts (longer input is cut, never refused).
@@ -193,7 +213,7 @@ def paginate(stmt: sa.Select[Any], page: int, per_page: int, scalars: bool = Tru
     total = db.session.scalar(
         sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
     )
-    paged = stmt.limit(per_page).offset((page - 1) * per_page)
+    paged = stmt.limit(per_page).offset((clamp_page(page) - 1) * per_page)
     result = db.session.execute(paged)
     items = result.scalars().all() if scalars else result.all()
     return Page(items=items, page=page, per_page=per_page, total=total or 0)
@@ -210,11 +230,26 @@ def format_local(
     return f"{local.strftime(fmt)} {local.tzname()}"
 
 
+def install_converters(app: Flask) -> None:
+    """Before any route is added: ids are bounded (see IdConverter)."""
+    app.url_map.converters["int"] = IdConverter
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["local"] = format_local
 
+    @app.before_request
+    def _refuse_hostile_input() -> Response | tuple[str, int] | None:
+        try:
+            security.check_request()
+        except security.HostileInput as error:
+            return security.refusal(error, wants_json())
+        return None
+
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+        # A failed statement leaves the session unusable; the page below loads the user again.
+        db.session.rollback()
         if wants_json():
             return json_error(error.code or 500, error.description or error.name)
         template = "errors/404.html" if error.code == 404 else "errors/error.html"
@@ -222,7 +257,4 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+        return security.security_headers(app, response)

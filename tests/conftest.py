@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
@@ -266,6 +266,20 @@ def make_guests(app: Flask):
         return guests
 
     return factory
+
+
+@pytest.fixture
+def user_loaded_per_request(app: Flask) -> None:
+    """The ``app`` fixture keeps one app context, and with it one ``g``, across the test
+    client's requests, so Flask-Login would keep the first request's user and Flask-WTF
+    its CSRF token. A real request starts with an empty ``g``; tests of sign-ins, cookies
+    and several clients ask for this."""
+
+    def _fresh_g() -> None:
+        for name in list(vars(g)):
+            g.pop(name)
+
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_g)  # before any other
 
 
 class AuthActions:

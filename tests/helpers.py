@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from dashboard.auth.models import User
+from dashboard.auth.services import start_login
 from dashboard.dispatch.models import Batch, BatchEntry, Delivery
 from dashboard.extensions import db
 from dashboard.messages.models import Message, MessageStatus
@@ -25,8 +27,12 @@ def smtp_env(server: SMTPServer) -> dict[str, str]:
 
 def login_session(client: FlaskClient, user: User) -> None:
     """Sign in without the login form (for tests that turn CSRF on)."""
+    token = start_login(
+        db.session, user, remember=False, now=datetime.now(UTC), remember_for=timedelta(days=1)
+    )
+    db.session.commit()
     with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = token
         session["_fresh"] = True
 
 

@@ -34,6 +34,7 @@ from dashboard.events.models import Event
 from dashboard.extensions import db
 from dashboard.messages.models import Message
 from dashboard.web import (
+    MAX_ID,
     Page,
     hx_redirect,
     now,
@@ -166,7 +167,7 @@ def retry_failures() -> Response:
     refused: list[str] = []
     actor = current_actor()
     for message_id in ids:
-        message = db.session.get(Message, message_id)
+        message = db.session.get(Message, message_id) if 0 < message_id <= MAX_ID else None
         if message is None:
             refused.append(f"message {message_id}: no such message")
             continue

@@ -18,6 +18,7 @@ import pydantic
 from flask import Blueprint, Response, current_app, request
 from flask_login import current_user
 
+from dashboard.auth.loaders import bearer_token
 from dashboard.errors import Conflict, ValidationError
 from dashboard.extensions import csrf, db
 from dashboard.messages.models import IllegalTransition
@@ -37,7 +38,8 @@ def public(view: F) -> F:
 
 
 def bearer_request() -> bool:
-    return request.headers.get("Authorization", "").startswith("Bearer ")
+    """The caller is the Bearer token's user, never the cookie's (see auth/loaders.py)."""
+    return bearer_token(request) is not None
 
 
 @bp.before_request
@@ -62,7 +64,10 @@ def _authenticate() -> Response | None:
 
 def load_body(model: type[M]) -> M:
     """The request's JSON object read by ``model``; malformed or missing JSON is a 400."""
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise ValidationError({"__all__": "The JSON body is nested too deeply."}) from None
     if not isinstance(data, dict):
         raise ValidationError(
             {"__all__": "Send a JSON object as the body, with Content-Type: application/json."}

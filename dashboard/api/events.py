@@ -35,8 +35,8 @@ from dashboard.audit.current import current_actor
 from dashboard.audit.services import record
 from dashboard.dispatch import scheduler
 from dashboard.errors import ValidationError
+from dashboard.events import addresses, lifecycle
 from dashboard.events import guests as guest_list
-from dashboard.events import lifecycle
 from dashboard.events import services as events
 from dashboard.events.access import get_event_for, visible_events
 from dashboard.events.models import Event as EventRow
@@ -243,7 +243,7 @@ def add_guests(event_id: int) -> GuestBulkResult:
 
 def _guests_by_key(event_id: int, rows: list[Any]) -> dict[str, GuestRecord]:
     keys = {
-        GuestRecord.key_for(row["email"])
+        addresses.email_key(row["email"])
         for row in rows
         if isinstance(row, dict) and isinstance(row.get("email"), str)
     }
@@ -267,7 +267,7 @@ def _upsert_guest(
     if not isinstance(raw, dict):
         raise ValidationError({"__all__": "Each guest must be a JSON object."})
     row = validate(GuestRow, raw)
-    name, email, _ = events.clean_guest(row.name, row.email, row.rsvp_status)
+    name, email, _ = addresses.clean_guest(row.name, row.email, row.rsvp_status)
     key = GuestRecord.key_for(email)
     if key in seen:
         raise ValidationError({"email": f"{email} appears more than once in this request."})

@@ -17,7 +17,7 @@ from dashboard.dispatch.queries import ENTRIES_PER_PAGE, EntryFilter
 from dashboard.events.models import EventStatus, RsvpStatus
 from dashboard.messages.models import Audience, MessageStatus
 from dashboard.messages.services import MAX_BODY, MAX_SUBJECT, Mode
-from dashboard.web import DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_SEARCH
+from dashboard.web import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, MAX_SEARCH, clamp_page
 
 # --- input ------------------------------------------------------------------------------------
 
@@ -135,8 +135,8 @@ def _number_or_default(value: Any) -> int:
 
 PageNumber = Annotated[
     int,
-    Field(ge=1, description="Page number, from 1."),
-    BeforeValidator(lambda value: max(1, _number_or_default(value))),
+    Field(ge=1, le=MAX_PAGE, description=f"Page number, from 1 (at most {MAX_PAGE:,})."),
+    BeforeValidator(lambda value: clamp_page(_number_or_default(value))),
 ]
 PerPage = Annotated[
     int,

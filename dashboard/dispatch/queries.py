@@ -367,7 +367,7 @@ def sample_rendering(session: Session, event: Event, message: Message, base_url:
     if guest is None:
         guest = SimpleNamespace(name="Guest Name", email="guest@example.com", token="sample-token")
     try:
-        renderer = MessageRenderer(event, message.subject, message.body, base_url)
+        renderer = MessageRenderer(event, message.subject, message.body, base_url, preview=True)
         return Sample(renderer.render(guest), recipient)
     except (PlaceholderError, ValueError, KeyError) as error:
         return Sample(None, recipient, f"This message cannot be rendered: {error}")

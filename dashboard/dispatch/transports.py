@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import smtplib
 import ssl
 import threading
@@ -141,6 +142,43 @@ def _decode(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+#: What may travel between the brackets of ``RCPT TO:<...>`` as it is: printable ASCII
+#: without spaces or brackets (stored addresses are normalized ASCII; see events.services).
+ENVELOPE_ADDRESS = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")
+
+
+def _send_to_exactly(conn: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> dict:
+    """``conn.sendmail(sender, [recipient], data)``, except that the recipient goes on the
+    wire exactly as given. smtplib re-parses every address (``quoteaddr``), and what it
+    makes of ``root)@example.net`` is ``<root>``: a local mailbox, while the log would say
+    the stored address was mailed. Raises what sendmail raises, so callers classify alike."""
+    conn.ehlo_or_helo_if_needed()
+    options = [f"size={len(data)}"] if conn.does_esmtp and conn.has_extn("size") else []
+    code, reply = conn.mail(sender, options)
+    if code != 250:
+        _abandon(conn, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    conn.putcmd("rcpt", f"TO:<{recipient}>")
+    code, reply = conn.getreply()
+    if code not in (250, 251):
+        _abandon(conn, code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    code, reply = conn.data(data)
+    if code != 250:
+        _abandon(conn, code)
+        raise smtplib.SMTPDataError(code, reply)
+    return {}
+
+
+def _abandon(conn: smtplib.SMTP, code: int) -> None:
+    """What sendmail does after a refusal: 421 means the server is closing, else RSET."""
+    if code == 421:
+        conn.close()
+    else:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            conn.rset()
+
+
 class SMTPTransport(Transport):
     """One reused SMTP connection, configured from Flask-Mail's settings.
 
@@ -205,8 +243,12 @@ class SMTPTransport(Transport):
 
     def _send_once(self, email: Payload) -> SendResult:
         assert self.conn is not None
+        if not ENVELOPE_ADDRESS.match(email.recipient):
+            return SendResult.permanent(
+                f"invalid address: {email.recipient!r} cannot be sent as stored"
+            )
         try:
-            refused = self.conn.sendmail(email.sender, [email.recipient], email.data)
+            refused = _send_to_exactly(self.conn, email.sender, email.recipient, email.data)
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
             self._reset()

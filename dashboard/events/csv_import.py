@@ -16,7 +16,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 
 from dashboard.audit.services import Actor, record
 from dashboard.errors import ValidationError
+from dashboard.events.addresses import clean_guest
 from dashboard.events.models import Event, Guest, RsvpStatus
-from dashboard.events.services import clean_guest
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,14 @@ HEADER_ALIASES = {
 
 @dataclass(frozen=True)
 class RawRow:
-    """One input row as given; ``line`` is where it starts in the file (header is line 1)."""
+    """One input row as given; ``line`` is where it starts in the file (header is line 1).
+    ``problem`` says why the row could not be read at all."""
 
     line: int
     name: str | None
     email: str | None
     rsvp_status: str | None
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,40 +140,86 @@ def parse_csv(text: str) -> list[RawRow]:
     """Rows of a CSV with a header naming ``name``, ``email`` and optionally ``rsvp_status``.
 
     Header names are case-insensitive and stripped; other columns are ignored; blank lines
-    are skipped. A missing header column, an empty file or a malformed file raises
-    ``ValidationError`` (the whole file is refused); bad rows are left to ``plan_import``.
+    are skipped. A missing header column, an empty file or a malformed header raises
+    ``ValidationError`` (the whole file is refused); bad rows are left to ``plan_import``,
+    and so is a row whose quote swallowed the lines after it (see ``_records``).
     """
     text = text.removeprefix("\ufeff")
     if not text.strip():
         raise ValidationError({"file": "The file is empty."})
     first_line = text.lstrip("\r\n").splitlines()[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(first_line))
+    lines = io.StringIO(text, newline="").readlines()
     rows: list[RawRow] = []
-    try:
-        header: list[str] | None = None
-        previous_end = 0
-        for record in reader:
-            start, previous_end = previous_end + 1, reader.line_num
-            if not any(cell.strip() for cell in record):
-                continue
-            if header is None:
-                header = [HEADER_ALIASES.get(" ".join(cell.split()).lower(), "") for cell in record]
-                _check_header(header, record)
-                continue
-            values = dict.fromkeys(COLUMNS)
-            for column, cell in zip(header, record, strict=False):
-                if column and values[column] is None:
-                    values[column] = cell.strip()
-            rows.append(RawRow(start, values["name"], values["email"], values["rsvp_status"]))
-    except csv.Error as error:
-        raise ValidationError(
-            {"file": f"Line {reader.line_num}: the file is not valid CSV ({error})."}
-        ) from None
+    header: list[str] | None = None
+    for line, cells, problem in _records(lines, detect_delimiter(first_line)):
+        if header is None:
+            if problem:
+                raise ValidationError({"file": f"Line {line}: {problem}"})
+            if any(cell.strip() for cell in cells):
+                header = [HEADER_ALIASES.get(" ".join(cell.split()).lower(), "") for cell in cells]
+                _check_header(header, cells)
+            continue
+        if problem:
+            rows.append(RawRow(line, None, None, None, problem))
+            continue
+        if not any(cell.strip() for cell in cells):
+            continue
+        values = dict.fromkeys(COLUMNS)
+        for column, cell in zip(header, cells, strict=False):
+            if column and values[column] is None:
+                values[column] = cell.strip()
+        rows.append(RawRow(line, values["name"], values["email"], values["rsvp_status"]))
     if header is None:
         raise ValidationError({"file": "The file is empty."})
     if not rows:
         raise ValidationError({"file": "The file has a header row but no guests."})
     return rows
+
+
+def _records(lines: list[str], delimiter: str) -> Iterator[tuple[int, list[str], str | None]]:
+    """(first line, cells, problem) for each record of the file.
+
+    A quoted field may hold a line break, but when the lines it runs across look like rows
+    of their own (they hold the delimiter), the quote is a stray one: read as CSV it would
+    swallow every row up to the next quote and come out as one absurd row. Such a record
+    is reported on its first line, and reading starts again on the line after it, so the
+    rows below are not lost.
+    """
+    offset = 0
+    while offset < len(lines):
+        reader = csv.reader(iter(lines[offset:]), delimiter=delimiter)
+        previous = 0
+        try:
+            for record in reader:
+                first, last = offset + previous + 1, offset + reader.line_num
+                previous = reader.line_num
+                if last > first and _swallows_rows(record, delimiter):
+                    yield first, [], _runaway(first, last)
+                    offset = first
+                    break
+                yield first, record, None
+            else:
+                return
+        except csv.Error as error:
+            first = offset + previous + 1
+            yield first, [], f"This row is not valid CSV ({error}); it was skipped."
+            offset = first
+
+
+def _swallows_rows(record: list[str], delimiter: str) -> bool:
+    return any(
+        delimiter in part
+        for cell in record
+        if "\n" in cell or "\r" in cell
+        for part in cell.splitlines()[1:]
+    )
+
+
+def _runaway(first: int, last: int) -> str:
+    return (
+        f"A quoted field starts on this line and runs across lines {first}-{last} "
+        "(a stray quote?). This row was skipped; the lines after it were read on their own."
+    )
 
 
 def _check_header(header: list[str], record: list[str]) -> None:
@@ -191,6 +239,8 @@ def _check_header(header: list[str], record: list[str]) -> None:
 
 def clean_row(row: RawRow) -> CleanRow:
     """Validate one row with the same rules as the guest form; ValidationError if bad."""
+    if row.problem:
+        raise ValidationError(row.problem)
     status_given = bool((row.rsvp_status or "").strip())
     name, email, status = clean_guest(row.name, row.email, row.rsvp_status)
     return CleanRow(row.line, name, email, Guest.key_for(email), status if status_given else None)

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from dashboard.audit.services import Actor, changes, record
 from dashboard.errors import ValidationError
+from dashboard.events.addresses import clean_guest
 from dashboard.events.models import Event, Guest, RsvpStatus
-from dashboard.events.services import clean_guest
 
 
 def find_guest_by_email(session: Session, event_id: int, email: str) -> Guest | None:

@@ -18,6 +18,9 @@ bp = Blueprint("public", __name__)
 
 RSVP_RULE = "/r/<token>"
 UNSUBSCRIBE_RULE = "/u/<token>"
+#: What a preview puts in place of a guest's token: ``/r/preview`` and ``/u/preview`` are
+#: pages of their own that change nothing (a real token is 32 characters, never this).
+PREVIEW_TOKEN = "preview"
 INVALID_LINK = (
     "This link is not valid (any more). Use the most recent e-mail you received, "
     "or ask the host of the event for a new one."
@@ -45,6 +48,14 @@ def _private(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
     return response
+
+
+@bp.route(f"/r/{PREVIEW_TOKEN}", methods=["GET", "POST"], endpoint="rsvp_preview")
+@bp.route(f"/u/{PREVIEW_TOKEN}", methods=["GET", "POST"], endpoint="unsubscribe_preview")
+@csrf.exempt
+def preview_link():
+    """Where a link of a preview leads: it says so, and changes nothing."""
+    return render_template("public/preview_link.html")
 
 
 @bp.route(RSVP_RULE, methods=["GET", "POST"])

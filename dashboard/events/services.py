@@ -15,16 +15,14 @@ from dashboard.audit.message_changes import message_states, record_message_chang
 from dashboard.audit.services import Actor, changes, record
 from dashboard.auth.models import User
 from dashboard.errors import Conflict, ValidationError
+from dashboard.events.addresses import MAX_NAME
 from dashboard.events.models import Collaborator, Event, Guest, Role, RsvpStatus
 from dashboard.messages.reminders import reschedule_reminders, seed_reminders
 from dashboard.timeutil import parse_local_datetime, wall_time
 
 log = logging.getLogger(__name__)
 
-EMAIL_RE = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
-MAX_NAME = 200
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
 
 
 def valid_timezone(name: str) -> str:
@@ -61,6 +59,9 @@ def _clean_event_fields(name: str, venue: str) -> tuple[str, str]:
     venue = (venue or "").strip()
     if len(venue) > 300:
         raise ValidationError({"venue": "At most 300 characters."})
+    for field, value in (("name", name), ("venue", venue)):
+        if "\n" in value or "\r" in value:
+            raise ValidationError({field: "Must be a single line (no line breaks)."})
     return name, venue
 
 
@@ -320,40 +321,6 @@ def _ensure_another_owner(session: Session, event: Event, leaving: Collaborator)
 
 
 # --- guests --------------------------------------------------------------------------
-
-
-def clean_guest(
-    name: str | None, email: str | None, rsvp_status: str | None
-) -> tuple[str, str, RsvpStatus]:
-    """Validate one guest's fields; raise ValidationError naming each bad field."""
-    errors: dict[str, str] = {}
-    name = " ".join((name or "").split())
-    email = (email or "").strip()
-    if not name:
-        errors["name"] = "Name is required."
-    elif _has_control_characters(name):
-        errors["name"] = "Name contains control characters."
-    elif len(name) > MAX_NAME:
-        errors["name"] = f"Name is longer than {MAX_NAME} characters."
-    if not email:
-        errors["email"] = "E-mail is required."
-    elif len(email) > 254 or not EMAIL_RE.match(email) or _has_control_characters(email):
-        errors["email"] = f"{email!r} is not a valid e-mail address."
-    raw_status = (rsvp_status or "pending").strip().lower()
-    try:
-        status = RsvpStatus(raw_status)
-    except ValueError:
-        errors["rsvp_status"] = (
-            f"{raw_status!r} is not an RSVP status (attending, pending, declined, maybe)."
-        )
-        status = RsvpStatus.PENDING
-    if errors:
-        raise ValidationError(errors)
-    return name, email, status
-
-
-def _has_control_characters(value: str) -> bool:
-    return CONTROL_RE.search(value) is not None
 
 
 def set_rsvp(session: Session, guest: Guest, status: str) -> Guest:

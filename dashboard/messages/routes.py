@@ -120,7 +120,16 @@ def _preview_context(event: Event, audience: str | None, subject: str, body: str
     except ValueError:
         context["preview_errors"] = ["Choose a valid audience."]
         return context
-    for label, text in (("Subject", subject), ("Message", body)):
+    for label, text, limit in (
+        ("Subject", subject, svc.MAX_SUBJECT),
+        ("Message", body, svc.MAX_BODY),
+    ):
+        if len(text) > limit:
+            # Capped like a save: a preview is open to viewers, so its cost must be bounded.
+            context["preview_errors"].append(
+                f"{label}: {len(text):,} characters; at most {limit:,}."
+            )
+            continue
         try:
             placeholders.validate(text)
         except placeholders.PlaceholderError as error:
@@ -130,7 +139,9 @@ def _preview_context(event: Event, audience: str | None, subject: str, body: str
     guest = audiences.sample_guest(db.session, event.id, chosen)
     context["audience_label"] = chosen.label
     if guest is not None:
-        renderer = MessageRenderer(event, subject, body, current_app.config["PUBLIC_BASE_URL"])
+        renderer = MessageRenderer(
+            event, subject, body, current_app.config["PUBLIC_BASE_URL"], preview=True
+        )
         context["guest"] = guest
         context["rendered"] = renderer.render(guest)
     return context

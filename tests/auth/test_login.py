@@ -12,6 +12,8 @@ import pytest
         ("/\\evil.example", "/"),
         ("//evil.example", "/"),
         ("https://evil.example/", "/"),
+        ("/\t/evil.example", "/"),
+        ("/%09/evil.example", "/%09/evil.example"),  # percent-encoded: a path on this site
     ],
 )
 def test_login_follows_only_a_local_next(client, owner, next_url, landing):

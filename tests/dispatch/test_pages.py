@@ -54,7 +54,7 @@ def test_message_detail_shows_rendered_message_audience_and_batches(
     assert "Scheduled send" in html
     assert "Completed with failures" in html
     assert "4 sent" in html and "2 failed" in html and "0 skipped" in html and "6 total" in html
-    assert 'class="stacked-bar"' in html and 'class="bar-sent" style="width: 66.67%"' in html
+    assert 'class="stacked-bar"' in html and 'class="bar-sent" x="0" y="0" width="66.67"' in html
     assert "Retry failed (2)" in html  # the owner may retry
     assert "HX-Request" in response.headers["Vary"]
 

@@ -248,7 +248,9 @@ def test_preview_renders_one_real_guest_of_the_audience(client, auth, event, own
         sa.select(Guest).where(Guest.event_id == event.id, Guest.rsvp_status == "maybe")
     )
     assert f"Hi {guest.name}" in text
-    assert f"At Grand Hall: http://dashboard.test/r/{guest.token}" in text
+    # The link is an inert one: the guest's token is their credential, not the viewer's.
+    assert "At Grand Hall: http://dashboard.test/r/preview" in text
+    assert guest.token not in text
     assert "Nope" not in text
 
 
