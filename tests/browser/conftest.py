@@ -239,15 +239,18 @@ class PageProblems:
         r"^Failed to load resource: the server responded with a status of (\d+)"
     )
 
+    def _request_failed(self, request) -> None:  # type: ignore[no-untyped-def]
+        # The browser itself aborts a live update still in flight when a form submit
+        # navigates away (net::ERR_ABORTED); every other failure is the app's.
+        if "ERR_ABORTED" not in (request.failure or ""):
+            self.errors.append(f"request failed: {request.url} {request.failure}")
+
     def __init__(self, page):
         self.errors: list[str] = []
         self.allowed: set[int] = set()
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
-        page.on(
-            "requestfailed",
-            lambda req: self.errors.append(f"request failed: {req.url} {req.failure}"),
-        )
+        page.on("requestfailed", self._request_failed)
         page.on(
             "response",
             lambda res: (
