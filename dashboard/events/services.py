@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.auth.models import User
 from dashboard.errors import ValidationError
+from dashboard.events import calendar, sender
 from dashboard.events.models import Collaborator, Event, Guest, Role, RsvpStatus
 from dashboard.messages.reminders import reschedule_reminders, seed_reminders
 from dashboard.timeutil import parse_local_datetime, wall_time
@@ -70,15 +71,24 @@ def create_event(
     timezone: str,
     venue: str,
     now: datetime,
+    ends_at: str | datetime | None = None,
+    sender_name: str = "",
+    reply_to: str = "",
 ) -> Event:
     """The event, its owner row and its auto-reminders, in the caller's transaction."""
     name, venue = _clean_event_fields(name, venue)
     timezone = valid_timezone(timezone)
+    start = parse_starts_at(starts_at, timezone)
+    times = calendar.timing(start, ends_at, timezone)
+    identity = sender.identity(sender_name, reply_to)
     event = Event(
         name=name,
-        starts_at=parse_starts_at(starts_at, timezone),
+        starts_at=start,
+        ends_at=times.ends_at,
         timezone=timezone,
         venue=venue,
+        sender_name=identity.sender_name,
+        reply_to=identity.reply_to,
         created_by_id=actor.id,
     )
     session.add(event)
@@ -99,8 +109,14 @@ def update_event(
     starts_at: str | datetime | None = None,
     timezone: str | None = None,
     venue: str | None = None,
+    ends_at: str | datetime | None = None,
+    sender_name: str | None = None,
+    reply_to: str | None = None,
 ) -> Event:
-    """Change fields; when the start or zone moves, still-scheduled reminders move too."""
+    """Change fields; when the start or zone moves, still-scheduled reminders move too.
+
+    Without ``ends_at`` the event keeps its length; a moved start or end raises the
+    sequence of its calendar invitation."""
     new_name, new_venue = _clean_event_fields(
         name if name is not None else event.name, venue if venue is not None else event.venue
     )
@@ -113,6 +129,8 @@ def update_event(
         new_start = parse_starts_at(wall, new_tz)
     else:
         new_start = event.starts_at
+    times = calendar.timing(new_start, ends_at, new_tz, current=event)
+    identity = sender.identity(sender_name, reply_to, current=event)
     moved = new_start != event.starts_at or new_tz != event.timezone
     event.name, event.venue, event.timezone, event.starts_at = (
         new_name,
@@ -120,6 +138,8 @@ def update_event(
         new_tz,
         new_start,
     )
+    times.apply(event)
+    identity.apply(event)
     session.flush()
     if moved:
         reschedule_reminders(session, event, now, created_by=actor)
