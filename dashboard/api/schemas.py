@@ -118,12 +118,16 @@ class Event(Out):
     starts_at: IsoDateTime = Field(description="With the event's UTC offset.")
     timezone: str = Field(description="IANA time zone name.", examples=["Europe/Berlin"])
     venue: str
+    ends_at: IsoDateTime = Field(description="With the event's UTC offset.")
+    sender_name: str = Field(description="The From name of its e-mails; empty: the default.")
+    reply_to: str = Field(description="The Reply-To address of its e-mails; empty: none.")
     created_at: IsoDateTime
     updated_at: IsoDateTime
 
     @model_validator(mode="after")
     def _in_event_zone(self) -> Self:
         self.starts_at = self.starts_at.astimezone(ZoneInfo(self.timezone))
+        self.ends_at = self.ends_at.astimezone(ZoneInfo(self.timezone))
         return self
 
 
@@ -180,7 +184,10 @@ class Message(Out):
     audience: Audience
     channel: ChannelName
     subject: str
-    body: str
+    body: str = Field(description="Markdown; e-mails carry it as HTML and as plain text.")
+    attach_calendar: bool = Field(
+        description="E-mails attach the event as a calendar invitation (.ics)."
+    )
     status: MessageStatus
     send_at: IsoDateTime | None = Field(description="With the event's UTC offset.")
     editable: bool = Field(description="Only drafts and scheduled messages can be changed.")

@@ -13,7 +13,7 @@ from wtforms import (
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from dashboard.events.models import Role, RsvpStatus
 
@@ -43,6 +43,13 @@ class EventForm(FlaskForm):
         "Time zone", validators=[DataRequired("Choose the event's time zone.")], default="UTC"
     )
     venue = StringField("Venue", validators=[Length(max=300)])
+    ends_at = DateTimeLocalField(
+        "Ends at (local time of the event)",
+        format=DATETIME_LOCAL_FORMATS,
+        validators=[Optional()],
+    )
+    sender_name = StringField("Sender name", validators=[Length(max=100)])
+    reply_to = EmailField("Replies go to", validators=[Length(max=254)])
 
 
 class CollaboratorForm(FlaskForm):

@@ -216,7 +216,6 @@ def fold_html(html: str, width: int = 800) -> str:
     return "\n".join(lines)
 
 
-
 class Place(enum.Enum):
     TEXT = "text"  # element text or an ordinary attribute value
     URL_START = "url start"

@@ -182,9 +182,11 @@ def create_message(
     send_at: str | datetime | None = None,
     now: datetime,
     kind: MessageKind = MessageKind.CUSTOM,
+    attach_calendar: bool | None = None,
 ) -> Message:
     """A new draft, scheduled message, or one handed to dispatch at once (send_now).
 
+    ``attach_calendar`` None: reminders attach the calendar invitation, others do not.
     For send_now the caller commits and then wakes the scheduler.
     """
     errors: dict[str, str] = {}
@@ -211,6 +213,9 @@ def create_message(
         channel=clean_channel,
         subject=clean_subject,
         body=clean_body,
+        attach_calendar=kind is not MessageKind.CUSTOM
+        if attach_calendar is None
+        else bool(attach_calendar),
         # A new row starts where its mode says; send-now then moves it like any draft.
         status=MessageStatus.SCHEDULED if clean_mode is Mode.SCHEDULE else MessageStatus.DRAFT,
         send_at=when if clean_mode is not Mode.SEND_NOW else None,
@@ -240,6 +245,7 @@ def update_message(
     body: str | _Unset = UNSET,
     mode: Mode | str | None = None,
     send_at: str | datetime | None | _Unset = UNSET,
+    attach_calendar: bool | _Unset = UNSET,
 ) -> Message:
     """Change a draft or scheduled message; UNSET fields keep their value.
 
@@ -280,6 +286,7 @@ def update_message(
         subject=subject_,
         body=body_,
         send_at=when,
+        attach_calendar=message.attach_calendar if attach_calendar is UNSET else attach_calendar,
     )
     session.refresh(message)
     if not moved:  # the scheduler (or another tab) got there first

@@ -22,20 +22,24 @@ depends_on = None
 
 
 def upgrade():
+    # Only ADD COLUMN on SQLite: rebuilding ``events`` there would drop the old table, and
+    # with foreign keys on that deletes every guest and message of every event.
+    sqlite = op.get_bind().dialect.name == 'sqlite'
     with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('ends_at', sa.DateTime(), nullable=True))
+        if sqlite:  # SQLite adds a NOT NULL column only with a constant default
+            batch_op.add_column(sa.Column('ends_at', sa.DateTime(), server_default='1970-01-01 00:00:00.000000', nullable=False))
+        else:
+            batch_op.add_column(sa.Column('ends_at', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('sender_name', sa.String(length=100), server_default='', nullable=False))
         batch_op.add_column(sa.Column('reply_to', sa.String(length=254), server_default='', nullable=False))
         batch_op.add_column(sa.Column('calendar_sequence', sa.Integer(), server_default='0', nullable=False))
 
-    if op.get_bind().dialect.name == 'sqlite':
+    if sqlite:
         # Stored as text; the same 'YYYY-MM-DD HH:MM:SS.ffffff' shape SQLAlchemy writes.
         op.execute("UPDATE events SET ends_at = strftime('%Y-%m-%d %H:%M:%f000', starts_at, '+2 hours')")
     else:
         op.execute("UPDATE events SET ends_at = starts_at + interval '2 hours'")
-
-    with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.alter_column('ends_at', existing_type=sa.DateTime(), nullable=False)
+        op.alter_column('events', 'ends_at', existing_type=sa.DateTime(), nullable=False)
 
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('attach_calendar', sa.Boolean(), server_default=sa.false(), nullable=False))
@@ -44,11 +48,7 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.drop_column('attach_calendar')
-
-    with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.drop_column('calendar_sequence')
-        batch_op.drop_column('reply_to')
-        batch_op.drop_column('sender_name')
-        batch_op.drop_column('ends_at')
+    # Plain DROP COLUMN (SQLite 3.35 or later), for the same reason as above.
+    op.drop_column('messages', 'attach_calendar')
+    for column in ('calendar_sequence', 'reply_to', 'sender_name', 'ends_at'):
+        op.drop_column('events', column)

@@ -1,0 +1,57 @@
+// The two tabs of an e-mail view (the HTML e-mail, its text version) and the preview's
+// frame, which is filled by posting the compose form's values into it (a document of its
+// own, with its own security policy). The tab a host picked stays picked while the live
+// preview refreshes.
+(() => {
+  let chosen = null;
+
+  const within = (root, selector) => [
+    ...(root.matches?.(selector) ? [root] : []),
+    ...(root.querySelectorAll?.(selector) ?? []),
+  ];
+
+  const select = (tab, focus = false) => {
+    const tabs = tab.closest("[role=tablist]").querySelectorAll("[role=tab]");
+    for (const each of tabs) {
+      const on = each === tab;
+      each.setAttribute("aria-selected", on ? "true" : "false");
+      each.tabIndex = on ? 0 : -1;
+      document.getElementById(each.getAttribute("aria-controls")).hidden = !on;
+    }
+    if (focus) tab.focus();
+  };
+
+  document.addEventListener("click", (event) => {
+    const tab = event.target.closest?.("[data-mail-view] [role=tab]");
+    if (!tab) return;
+    select(tab);
+    chosen = tab.dataset.view;
+  });
+
+  document.addEventListener("keydown", (event) => {
+    const tab = event.target.closest?.("[data-mail-view] [role=tab]");
+    if (!tab) return;
+    const tabs = [...tab.closest("[role=tablist]").querySelectorAll("[role=tab]")];
+    const at = tabs.indexOf(tab);
+    const next = {
+      ArrowRight: tabs[(at + 1) % tabs.length],
+      ArrowLeft: tabs[(at - 1 + tabs.length) % tabs.length],
+      Home: tabs[0],
+      End: tabs[tabs.length - 1],
+    }[event.key];
+    if (!next) return;
+    event.preventDefault();
+    select(next, true);
+    chosen = next.dataset.view;
+  });
+
+  const init = (root) => {
+    for (const form of within(root, "form[data-mail-frame]")) form.submit();
+    if (!chosen) return;
+    for (const tab of within(root, `[data-mail-view] [role=tab][data-view="${chosen}"]`)) {
+      select(tab);
+    }
+  };
+
+  document.addEventListener("htmx:load", (event) => init(event.detail.elt));
+})();
