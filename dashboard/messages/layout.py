@@ -68,8 +68,10 @@ class MailLayout:
             subject=" ".join(markers.mark(renderer.subject_source).split()),
             **context,
         )
-        html = fold_html(_inliner.inline(html)).encode("ascii", "xmlcharrefreplace").decode()
-        return cls(markers.text_template(text), SlotTemplate.cut(html, markers))
+        known = renderer.event_values  # the same for every guest: written in once
+        page = SlotTemplate.cut(fold_html(_inliner.inline(html)), markers).bake(known)
+        ascii_parts = tuple(p.encode("ascii", "xmlcharrefreplace").decode() for p in page.parts)
+        return cls(markers.text_template(text, known), SlotTemplate(ascii_parts, page.slots))
 
     def render(self, values: Mapping[str, str]) -> tuple[str, str]:
         """One guest's (text, html)."""

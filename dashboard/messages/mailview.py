@@ -1,9 +1,10 @@
 """Showing an e-mail exactly as it was sent: its parts read back from the bytes, and its
 HTML served as a document of its own for a sandboxed frame.
 
-The frame's document carries its own Content-Security-Policy: the mail's inline styles
-and its images may load, nothing else (no script, no form, no plugin, no base URL), and
-only this site may frame it. The page shows it in ``<iframe sandbox>`` without
+The frame's document carries its own Content-Security-Policy (the page's own policy does
+not reach a document loaded from a URL): the mail's inline styles and its images may
+load, nothing else (no script, no form, no plugin, no base URL), only this site may frame
+it, and it is sandboxed by the policy as well. The page shows it in ``<iframe sandbox>`` without
 ``allow-scripts``, so even a script that got into a mail could not run. Links are made
 inert (``href`` becomes ``data-href``): clicking in a preview goes nowhere, and the
 inlined styles keep them looking like links.
@@ -21,7 +22,8 @@ from flask import Response
 
 FRAME_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; "
-    "font-src https: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+    "font-src https: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'; "
+    "sandbox"  # sandboxed even when its URL is opened on its own, outside the frame
 )
 _HREF = re.compile(r"(<a\b[^>]*?\s)href=", re.IGNORECASE)
 

@@ -80,14 +80,20 @@ class Markers:
             out.append(literal)
         return "".join(out)
 
-    def text_template(self, text: str) -> Template:
-        """Plain text cut at the markers: a placeholders ``Template`` (values go in as-is)."""
-        parts, names, position = [], [], 0
+    def text_template(self, text: str, known: Mapping[str, str]) -> Template:
+        """Plain text cut at the markers: a placeholders ``Template`` (values go in as-is),
+        with the ``known`` values (the same for every guest) already written in."""
+        parts, names, position = [""], [], 0
         for match in self.pattern.finditer(text):
-            parts.append(text[position : match.start()])
-            names.append(self.name_of[match.group(0)])
+            parts[-1] += text[position : match.start()]
+            name = self.name_of[match.group(0)]
+            if name in known:
+                parts[-1] += known[name]
+            else:
+                names.append(name)
+                parts.append("")
             position = match.end()
-        parts.append(text[position:])
+        parts[-1] += text[position:]
         return Template(tuple(parts), tuple(names))
 
 
@@ -291,6 +297,17 @@ class SlotTemplate:
         pattern = "".join(p.translate(braces) + f for p, f in zip(self.parts, fields, strict=True))
         object.__setattr__(self, "_distinct", distinct)
         object.__setattr__(self, "_pattern", pattern)
+
+    def bake(self, known: Mapping[str, str]) -> SlotTemplate:
+        """The same page with the ``known`` values (the same for every guest) written in."""
+        parts, slots = [self.parts[0]], []
+        for slot, literal in zip(self.slots, self.parts[1:], strict=True):
+            if slot.name in known:
+                parts[-1] += slot.encode(known[slot.name]) + literal
+            else:
+                slots.append(slot)
+                parts.append(literal)
+        return SlotTemplate(tuple(parts), tuple(slots))
 
     def render(self, values: Mapping[str, str]) -> str:
         distinct: tuple[Slot, ...] = self._distinct  # type: ignore[attr-defined]

@@ -45,8 +45,32 @@
     chosen = next.dataset.view;
   });
 
+  // One document at a time per frame: a new one waits until the last has loaded, so a
+  // refresh never aborts a document still on its way (only the newest waiting one is kept).
+  const busy = new Set();
+  const waiting = new Map();
+  const fill = (form) => {
+    const frame = document.querySelector(`iframe[name="${form.target}"]`);
+    if (!frame) return;
+    if (!frame.dataset.watched) {
+      frame.dataset.watched = "yes";
+      frame.addEventListener("load", () => {
+        busy.delete(frame);
+        const next = waiting.get(frame);
+        waiting.delete(frame);
+        if (next?.isConnected) fill(next);
+      });
+    }
+    if (busy.has(frame)) {
+      waiting.set(frame, form);
+      return;
+    }
+    busy.add(frame);
+    form.submit();
+  };
+
   const init = (root) => {
-    for (const form of within(root, "form[data-mail-frame]")) form.submit();
+    for (const form of within(root, "form[data-mail-frame]")) fill(form);
     if (!chosen) return;
     for (const tab of within(root, `[data-mail-view] [role=tab][data-view="${chosen}"]`)) {
       select(tab);
@@ -54,4 +78,20 @@
   };
 
   document.addEventListener("htmx:load", (event) => init(event.detail.elt));
+
+  // Once the page is being left (a form submitted the ordinary way: saving the message),
+  // it asks for no more previews: nobody would see them, and the browser would cut them
+  // off half-way. htmx forms cancel their own submit event, so they do not count.
+  let leaving = false;
+  document.addEventListener("submit", (event) => {
+    if (!event.defaultPrevented) leaving = true;
+  });
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    if (leaving && event.detail.elt.closest?.("#message-preview, #recipient-count")) {
+      event.preventDefault();
+    }
+  });
+  window.addEventListener("pageshow", () => {
+    leaving = false;
+  });
 })();

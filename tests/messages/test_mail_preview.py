@@ -55,6 +55,7 @@ def test_the_frame_document_has_its_own_policy_and_inert_links(client, auth, own
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "style-src 'unsafe-inline'" in policy
     assert "script-src" not in policy and "frame-ancestors 'self'" in policy
+    assert policy.endswith("; sandbox")  # no scripts even if the URL is opened on its own
     assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
     html = response.get_data(as_text=True)
     assert "Hi &lt;b&gt;Ann&lt;/b&gt;" in html and "<b>Ann</b>" not in html
@@ -79,7 +80,8 @@ def test_nothing_to_frame_without_a_guest_or_with_errors(client, auth, owner, ev
     assert "script-src" not in empty.headers["Content-Security-Policy"]
     fragment = client.post(url(event, "/preview"), data={**FIELDS, "body": "{{nope}}"})
     assert "Unknown placeholder {{nope}}" in fragment.get_data(as_text=True)
-    assert "<iframe" not in fragment.get_data(as_text=True)
+    [frame] = re.findall(r"<iframe[^>]*>", fragment.get_data(as_text=True))
+    assert " hidden" in frame and "data-mail-frame" not in fragment.get_data(as_text=True)
 
 
 def test_the_frame_url_needs_a_csrf_token(app, client, owner, event, ann):

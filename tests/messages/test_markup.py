@@ -5,8 +5,6 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from urllib.parse import quote
 
-import pytest
-
 from dashboard.messages.markup import (
     Markers,
     Place,
