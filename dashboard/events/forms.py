@@ -48,7 +48,7 @@ class EventForm(FlaskForm):
         format=DATETIME_LOCAL_FORMATS,
         validators=[Optional()],
     )
-    sender_name = StringField("Sender name", validators=[Length(max=100)])
+    sender_name = StringField("Sender", validators=[Length(max=100)])
     reply_to = EmailField("Replies go to", validators=[Length(max=254)])
 
 

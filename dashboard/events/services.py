@@ -113,10 +113,7 @@ def update_event(
     sender_name: str | None = None,
     reply_to: str | None = None,
 ) -> Event:
-    """Change fields; when the start or zone moves, still-scheduled reminders move too.
-
-    Without ``ends_at`` the event keeps its length; a moved start or end raises the
-    sequence of its calendar invitation."""
+    """Change fields; when the start or zone moves, still-scheduled reminders move too."""
     new_name, new_venue = _clean_event_fields(
         name if name is not None else event.name, venue if venue is not None else event.venue
     )

@@ -256,7 +256,6 @@ def update_message(
     current = MessageStatus(message.status)
     if current not in EDITABLE:
         raise states.refusal(current, MessageStatus.DRAFT)
-
     errors: dict[str, str] = {}
     fields: tuple[Audience, Channel, str, str] | None = None
     try:

@@ -43,6 +43,7 @@ def test_every_section_at_tiny_sizes(tmp_path):
         assert tp["verification"][name]["sink"]["recipients"] == 100
     # The HTML e-mail with its invitation is the bigger one; the plain text is the reference.
     assert tp["sizes"]["html"] > 2 * tp["sizes"]["plain"]
+    assert tp["compose_us"]["html"] > 0 and tp["compose_us"]["plain"] > 0
     assert all(f["msg_per_s"] > 0 for f in tp["figures"].values())
 
     mem = results["memory"]
