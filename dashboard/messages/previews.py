@@ -66,7 +66,8 @@ def preview(
     )
     result.rendered = renderer.render(result.guest)
     chosen_channel = channels.lookup(channel or channels.EMAIL.name)
-    if chosen_channel == channels.EMAIL:
+    # An empty form (every Communications page opens with one) has no e-mail to show yet.
+    if chosen_channel == channels.EMAIL and body.strip():
         composer = chosen_channel.composer(settings, 0, renderer)
         result.mail = MailView.parse(composer.compose(0, result.rendered).data)
     return result

@@ -84,6 +84,14 @@ def test_nothing_to_frame_without_a_guest_or_with_errors(client, auth, owner, ev
     assert " hidden" in frame and "data-mail-frame" not in fragment.get_data(as_text=True)
 
 
+def test_an_empty_compose_form_composes_no_mail(client, auth, owner, event, ann):
+    """Every Communications page opens with one: nothing to lay out yet."""
+    auth.login(owner)
+    html = client.get(url(event, "")).get_data(as_text=True)
+    assert "Type the message to see it here." in html
+    assert "data-mail-frame" not in html and "Versions of the e-mail" not in html
+
+
 def test_the_frame_url_needs_a_csrf_token(app, client, owner, event, ann):
     app.config["WTF_CSRF_ENABLED"] = True
     login_session(client, owner)
