@@ -74,6 +74,13 @@ def test_the_preview_frame_runs_no_script_and_the_text_tab_shows_the_text_part(
     expect(preview.get_by_role("tab", name="E-mail")).to_be_focused()
     expect(iframe).to_be_visible()
 
+    # A mistake hides the e-mail; once fixed, the same frame shows it again.
+    page.get_by_label("Message", exact=True).fill("Oops {{nope}}")
+    expect(preview.get_by_role("alert")).to_contain_text("Unknown placeholder {{nope}}")
+    page.get_by_label("Message", exact=True).fill(BODY)
+    expect(mail.locator("strong")).to_have_text("Welcome")
+    expect(preview.locator("iframe")).to_be_visible()
+
     # The chosen tab survives the live refresh of the preview.
     preview.get_by_role("tab", name="Text version").click()
     page.get_by_label("Message", exact=True).fill("Changed for {{guest_name}}.")
