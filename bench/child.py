@@ -1,5 +1,8 @@
 """``python -m bench.child ARGS`` is ``python -m flask ARGS`` that also records its own peak RSS.
 
+With ``BENCH_MAIL=plain`` it first puts back the plain-text e-mail (``bench.plain``), the
+reference the HTML mail is measured against.
+
 The peak is VmHWM of /proc/self/status, written at exit to the file named by
 ``BENCH_PEAK_FILE``. The parent cannot use the rusage of its child for this: on Linux a
 child's ``ru_maxrss`` starts from the parent's high-water mark at fork (it survives
@@ -29,6 +32,10 @@ def _record() -> None:
 
 if __name__ == "__main__":
     atexit.register(_record)
+    if os.environ.get("BENCH_MAIL") == "plain":
+        from bench.plain import install
+
+        install()
     from flask.cli import main
 
     main()

@@ -111,11 +111,13 @@ def due_message(
     now: datetime,
     audience: Audience = Audience.EVERYONE,
 ) -> Message:
+    """Due a second ago, with the calendar invitation on (as the auto-reminders have it)."""
     message = Message(
         event_id=event.id,
         audience=audience,
         subject=SUBJECT,
         body=BODY,
+        attach_calendar=True,
         status=MessageStatus.SCHEDULED,
         send_at=now - timedelta(seconds=1),
         created_by_id=owner.id,

@@ -1,13 +1,20 @@
 """Section 1: the whole dispatcher against the transport ceiling, on one SMTP sink.
 
 Every figure comes from the same sink process and the same recipients, in interleaved
-rounds (ceiling, EmailMessage, Flask-Mail, dispatcher at each concurrency; again), so a
-slow minute on the machine hits all of them alike.
+rounds (ceilings, EmailMessage, Flask-Mail, dispatcher at each concurrency both ways;
+again), so a slow minute on the machine hits all of them alike.
 
-- transport ceiling: ``smtplib.SMTP.sendmail`` of pre-rendered bytes, one connection;
-- EmailMessage: render, build an ``email.message.EmailMessage``, ``send_message``, one
-  connection;
-- naive Flask-Mail: render, ``flask_mail.Message``, ``Mail.send`` (a connection each);
+The e-mail is what the application sends: text and HTML alternatives with the event's
+calendar invitation attached. The same dispatcher composing the plain-text e-mail of
+before (``bench.plain``) is measured alongside, against its own ceiling, to show what
+the HTML and the invitation cost.
+
+- transport ceiling: ``smtplib.SMTP.sendmail`` of pre-rendered bytes, one connection
+  (the HTML e-mail, and the plain-text one);
+- EmailMessage: the same parts per recipient, built as an ``email.message.EmailMessage``
+  and sent with ``send_message``, one connection;
+- naive Flask-Mail: the same parts as a ``flask_mail.Message``, ``Mail.send`` (a
+  connection each);
 - dispatcher: ``flask --app wsgi dispatch run-due`` in a child process on a fresh copy
   of the database; its time is the batch's ``started_at`` (the claim) to ``finished_at``,
   read from the rows it wrote.
@@ -56,13 +63,15 @@ class Broadcast:
     message_id: int
     guests: list[SimpleNamespace]  # name, email, token (for the baselines)
     renderer: Any  # the dispatcher's MessageRenderer for this message
-    builder: Any  # the dispatcher's MessageBuilder
+    builder: Any  # a plain-text MessageBuilder (the reference e-mail)
+    composer: Any  # the dispatcher's EmailComposer for this message
 
 
 def build_broadcast(path: Path, n: int, load_guests: bool = True) -> Broadcast:
     import sqlalchemy as sa
 
     from bench import data
+    from dashboard.dispatch.channels import EmailComposer
     from dashboard.dispatch.mime import MessageBuilder
     from dashboard.dispatch.settings import DispatchSettings
     from dashboard.events.models import Event, Guest
@@ -93,18 +102,34 @@ def build_broadcast(path: Path, n: int, load_guests: bool = True) -> Broadcast:
             else []
         )
         settings = DispatchSettings.from_config(app.config)
-        renderer = MessageRenderer(event, message.subject, message.body, settings.base_url)
+        renderer = MessageRenderer(
+            event,
+            message.subject,
+            message.body,
+            settings.base_url,
+            attach_calendar=message.attach_calendar,
+        )
         builder = MessageBuilder(settings.sender, settings.message_id_domain)
-        broadcast = Broadcast(path, n, event.id, message.id, guests, renderer, builder)
+        composer = EmailComposer.build(settings, message.id, renderer)
+        broadcast = Broadcast(path, n, event.id, message.id, guests, renderer, builder, composer)
     checkpoint(path)
     return broadcast
 
 
-# --- the three ceilings ------------------------------------------------------------------
+# --- the ceilings and the naive senders ----------------------------------------------------
 
 
 def prerender(broadcast: Broadcast, count: int) -> list[tuple[str, bytes]]:
     """The exact bytes the dispatcher sends, made before the clock starts."""
+    out = []
+    for i, guest in enumerate(broadcast.guests[:count], start=1):
+        payload = broadcast.composer.compose(i, broadcast.renderer.render(guest))
+        out.append((payload.recipient, payload.data))
+    return out
+
+
+def prerender_plain(broadcast: Broadcast, count: int) -> list[tuple[str, bytes]]:
+    """The plain-text e-mail of the reference dispatcher, made before the clock starts."""
     out = []
     for i, guest in enumerate(broadcast.guests[:count], start=1):
         rendered = broadcast.renderer.render(guest)
@@ -120,6 +145,13 @@ def prerender(broadcast: Broadcast, count: int) -> list[tuple[str, bytes]]:
     return out
 
 
+def _parts(broadcast: Broadcast, guest: Any) -> tuple[Any, str, str, bytes]:
+    """One guest's rendering, text, HTML and invitation, as the dispatcher makes them."""
+    rendered = broadcast.renderer.render(guest)
+    text, html = broadcast.composer.layout.render(rendered.values)
+    return rendered, text, html, broadcast.composer.invite.render(rendered.values["rsvp_link"])
+
+
 def transport_ceiling(sink: Sink, prepared: list[tuple[str, bytes]]) -> float:
     """Seconds for ``sendmail`` of pre-rendered bytes over one persistent connection."""
     conn = smtplib.SMTP(sink.host, sink.smtp_port)
@@ -133,12 +165,12 @@ def transport_ceiling(sink: Sink, prepared: list[tuple[str, bytes]]) -> float:
 
 
 def email_message_loop(sink: Sink, broadcast: Broadcast, count: int) -> float:
-    """Seconds to render, build an EmailMessage and ``send_message`` it, one connection."""
+    """Seconds to render, build an EmailMessage (text, HTML, .ics) and ``send_message`` it."""
     conn = smtplib.SMTP(sink.host, sink.smtp_port)
     try:
         started = time.perf_counter()
         for i, guest in enumerate(broadcast.guests[:count], start=1):
-            rendered = broadcast.renderer.render(guest)
+            rendered, text, html, invite = _parts(broadcast, guest)
             msg = EmailMessage()
             msg["From"] = SENDER
             msg["To"] = formataddr((rendered.to_name, rendered.to_email))
@@ -147,7 +179,9 @@ def email_message_loop(sink: Sink, broadcast: Broadcast, count: int) -> float:
             msg["Message-ID"] = broadcast.builder.message_id(broadcast.message_id, i)
             msg["List-Unsubscribe"] = f"<{rendered.unsubscribe_url}>"
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-            msg.set_content(rendered.body)
+            msg.set_content(text)
+            msg.add_alternative(html, subtype="html")
+            msg.add_attachment(invite, maintype="text", subtype="calendar", filename="invite.ics")
             conn.send_message(msg)
         return time.perf_counter() - started
     finally:
@@ -166,20 +200,21 @@ def flask_mail_loop(sink: Sink, broadcast: Broadcast, count: int, workdir: Path)
         with app_context(app_env(database, **sink.mail_env())):
             started = time.perf_counter()
             for i, guest in enumerate(broadcast.guests[:count], start=1):
-                rendered = broadcast.renderer.render(guest)
-                mail.send(
-                    flask_mail.Message(
-                        subject=rendered.subject,
-                        recipients=[(rendered.to_name, rendered.to_email)],
-                        body=rendered.body,
-                        sender=SENDER,
-                        extra_headers={
-                            "Message-ID": broadcast.builder.message_id(broadcast.message_id, i),
-                            "List-Unsubscribe": f"<{rendered.unsubscribe_url}>",
-                            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                        },
-                    )
+                rendered, text, html, invite = _parts(broadcast, guest)
+                message = flask_mail.Message(
+                    subject=rendered.subject,
+                    recipients=[(rendered.to_name, rendered.to_email)],
+                    body=text,
+                    html=html,
+                    sender=SENDER,
+                    extra_headers={
+                        "Message-ID": broadcast.builder.message_id(broadcast.message_id, i),
+                        "List-Unsubscribe": f"<{rendered.unsubscribe_url}>",
+                        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                    },
                 )
+                message.attach("invite.ics", "text/calendar", invite)
+                mail.send(message)
             return time.perf_counter() - started
     finally:
         remove_database(database)
@@ -319,7 +354,17 @@ def run(
     slow_baseline_n = min(n, slow_baseline_n or baseline_n)
     log.info("throughput: building %s guests", n)
     broadcast = build_broadcast(workdir / "broadcast.sqlite3", n)
+    # Composing is timed on its own too: the CPU one e-mail costs, whatever the sink does.
+    started = time.perf_counter()
     prepared = prerender(broadcast, baseline_n)
+    compose_html = (time.perf_counter() - started) / baseline_n
+    started = time.perf_counter()
+    prepared_plain = prerender_plain(broadcast, baseline_n)
+    compose_plain = (time.perf_counter() - started) / baseline_n
+    sizes = {
+        "html": sum(len(data) for _, data in prepared) / len(prepared),
+        "plain": sum(len(data) for _, data in prepared_plain) / len(prepared_plain),
+    }
     samples: dict[str, list[float]] = {}
     details: dict[str, list[dict[str, Any]]] = {}
     problems: list[str] = []
@@ -333,6 +378,7 @@ def run(
         for round_no in range(1, runs + 1):
             sink.reset()
             note("ceiling", baseline_n, transport_ceiling(sink, prepared), sink.reset())
+            note("plain_ceiling", baseline_n, transport_ceiling(sink, prepared_plain), sink.reset())
             note(
                 "email_message",
                 slow_baseline_n,
@@ -346,11 +392,14 @@ def run(
                 sink.reset(),
             )
             for concurrency in concurrencies:
-                result = dispatch_once(broadcast, sink, workdir, concurrency)
-                name = f"dispatcher_c{concurrency}"
-                samples.setdefault(name, []).append(result["msg_per_s"])
-                details.setdefault(name, []).append(result)
-                problems.extend(f"{name} round {round_no}: {p}" for p in result["problems"])
+                for name, env in (
+                    (f"dispatcher_c{concurrency}", {}),
+                    (f"plain_c{concurrency}", {"BENCH_MAIL": "plain"}),
+                ):
+                    result = dispatch_once(broadcast, sink, workdir, concurrency, **env)
+                    samples.setdefault(name, []).append(result["msg_per_s"])
+                    details.setdefault(name, []).append(result)
+                    problems.extend(f"{name} round {round_no}: {p}" for p in result["problems"])
             log.info(
                 "throughput round %s: %s",
                 round_no,
@@ -358,11 +407,11 @@ def run(
             )
     remove_database(broadcast.template)
 
-    ceiling = median(samples["ceiling"])
+    ceilings = {"html": median(samples["ceiling"]), "plain": median(samples["plain_ceiling"])}
     figures = {
         name: {
             "msg_per_s": median(values),
-            "ratio": median(values) / ceiling,
+            "ratio": median(values) / ceilings["plain" if name.startswith("plain") else "html"],
             "runs": [round(v, 1) for v in values],
         }
         for name, values in samples.items()
@@ -379,6 +428,8 @@ def run(
         "runs": runs,
         "concurrencies": list(concurrencies),
         "figures": figures,
+        "sizes": sizes,
+        "compose_us": {"html": compose_html * 1e6, "plain": compose_plain * 1e6},
         "verification": {
             name: {
                 "deliveries": r["deliveries"],

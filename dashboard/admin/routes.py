@@ -32,6 +32,7 @@ from dashboard.dispatch.transports import OUTBOX
 from dashboard.errors import Conflict
 from dashboard.events.models import Event
 from dashboard.extensions import db
+from dashboard.messages.mailview import MailView, frame_response
 from dashboard.messages.models import Message
 from dashboard.web import (
     MAX_ID,
@@ -188,6 +189,30 @@ def retry_failures() -> Response:
     for text in refused:
         flash(f"Not retried: {text}", "error")
     return hx_redirect(back)
+
+
+def _outbox_entry(entry_id: int) -> dict[str, Any]:
+    if current_app.config.get("MAIL_TRANSPORT") != "log":
+        abort(404)
+    entry = next((e for e in OUTBOX.copy() if e.get("id") == entry_id), None)
+    if entry is None:
+        abort(404, "That e-mail is no longer in the Outbox (it keeps the last 200).")
+    return entry
+
+
+@bp.get("/outbox/<int:entry_id>")
+def outbox_mail(entry_id: int) -> str:
+    """One e-mail of the Outbox as it was sent: headers, the HTML, the text version."""
+    entry = _outbox_entry(entry_id)
+    return render_template(
+        "admin/outbox_mail.html", entry=entry, mail=MailView.parse(entry["data"])
+    )
+
+
+@bp.get("/outbox/<int:entry_id>/html")
+def outbox_frame(entry_id: int) -> Response:
+    """The HTML of one Outbox e-mail, as the document of its sandboxed frame."""
+    return frame_response(MailView.parse(_outbox_entry(entry_id)["data"]).html)
 
 
 @bp.get("/outbox")

@@ -77,6 +77,9 @@ def create_event() -> tuple[Event, int, dict[str, str]]:
         timezone=body.timezone or "UTC",
         venue=body.venue,
         now=_now(),
+        ends_at=body.ends_at,
+        sender_name=body.sender_name,
+        reply_to=body.reply_to,
     )
     db.session.commit()
     location = url_for("api.get_event", event_id=event.id)

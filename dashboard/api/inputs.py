@@ -37,6 +37,14 @@ def _rsvp(value: Any) -> Any:
     return value.strip().lower()
 
 
+_ENDS_AT = (
+    "ISO 8601, after `starts_at`; without an offset it is read in `timezone`. "
+    "Default: two hours after the start."
+)
+_SENDER_NAME = "The From name of its e-mails (at most 100 characters); empty: the default sender's."
+_REPLY_TO = "Where guests' replies go (an e-mail address); empty: no Reply-To."
+
+
 class EventCreate(Input):
     name: str = Field(description="At most 200 characters.")
     starts_at: str = Field(
@@ -45,15 +53,22 @@ class EventCreate(Input):
     )
     timezone: str = Field("UTC", description="IANA time zone name.")
     venue: str = Field("", description="At most 300 characters.")
+    ends_at: str | None = Field(None, description=_ENDS_AT)
+    sender_name: str = Field("", description=_SENDER_NAME)
+    reply_to: str = Field("", description=_REPLY_TO)
 
 
 class EventUpdate(Input):
-    """Absent fields keep their value. Moving the event moves its still-scheduled reminders."""
+    """Absent fields keep their value. Moving the event moves its still-scheduled reminders
+    and keeps its length unless `ends_at` is given."""
 
     name: str = optional(description="At most 200 characters.")
     starts_at: str = optional(description="ISO 8601; without an offset it is read in `timezone`.")
     timezone: str = optional(description="IANA time zone name.")
     venue: str = optional(description="At most 300 characters.")
+    ends_at: str = optional(description=_ENDS_AT + ' `""` sets it back to two hours.')
+    sender_name: str = optional(description=_SENDER_NAME)
+    reply_to: str = optional(description=_REPLY_TO)
     confirm_past: bool = optional(
         description="Required (true) to move the start into the past; its unsent reminders "
         "are then cancelled."
@@ -93,7 +108,8 @@ _SEND_AT = (
     "in the event's time zone."
 )
 _SUBJECT = f"One line of at most {MAX_SUBJECT} characters; placeholders like {{{{guest_name}}}}."
-_BODY = f"At most {MAX_BODY:,} characters."
+_BODY = f"Markdown (no raw HTML), at most {MAX_BODY:,} characters."
+_CALENDAR = "Attach the event as a calendar invitation (.ics) with “Add to calendar” links."
 
 
 class MessageCreate(Input):
@@ -103,6 +119,7 @@ class MessageCreate(Input):
     body: str = Field(description=_BODY)
     mode: Mode = Mode.DRAFT
     send_at: str | None = Field(None, description=_SEND_AT, examples=["2030-06-01T18:00"])
+    attach_calendar: bool | None = Field(None, description=_CALENDAR + " Default: off.")
 
 
 class MessageUpdate(Input):
@@ -117,6 +134,7 @@ class MessageUpdate(Input):
         description="Switch between draft and scheduled, or send the edited message now.",
     )
     send_at: str | None = Field(None, description=_SEND_AT)
+    attach_calendar: bool = optional(description=_CALENDAR)
 
 
 # --- query strings ------------------------------------------------------------------------------

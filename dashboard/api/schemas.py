@@ -119,6 +119,9 @@ class Event(Out):
     venue: str
     status: EventStatus = Field(description="Cancelled and archived events send nothing more.")
     cancelled_at: IsoDateTime | None = Field(description="With the event's UTC offset.")
+    ends_at: IsoDateTime = Field(description="With the event's UTC offset.")
+    sender_name: str = Field(description="The From name of its e-mails; empty: the default.")
+    reply_to: str = Field(description="The Reply-To address of its e-mails; empty: none.")
     created_at: IsoDateTime
     updated_at: IsoDateTime
 
@@ -126,6 +129,7 @@ class Event(Out):
     def _in_event_zone(self) -> Self:
         zone = ZoneInfo(self.timezone)
         self.starts_at = self.starts_at.astimezone(zone)
+        self.ends_at = self.ends_at.astimezone(zone)
         if self.cancelled_at is not None:
             self.cancelled_at = self.cancelled_at.astimezone(zone)
         return self
@@ -206,7 +210,10 @@ class Message(Out):
     audience: Audience
     channel: ChannelName
     subject: str
-    body: str
+    body: str = Field(description="Markdown; e-mails carry it as HTML and as plain text.")
+    attach_calendar: bool = Field(
+        description="E-mails attach the event as a calendar invitation (.ics)."
+    )
     status: MessageStatus
     status_reason: str | None = Field(
         description="Why the system put it in its status, e.g. overdue: "

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
+from dashboard.db_types import utcnow
 from dashboard.dispatch.mime import MessageBuilder
 from dashboard.dispatch.transports import Payload, TransportSpec, idempotency_key
 from dashboard.dispatch.transports import build as build_transport
@@ -25,7 +26,9 @@ from dashboard.events.models import Guest
 
 if TYPE_CHECKING:
     from dashboard.dispatch.settings import DispatchSettings
-    from dashboard.messages.rendering import RenderedMessage
+    from dashboard.events.calendar import Invite
+    from dashboard.messages.layout import MailLayout
+    from dashboard.messages.rendering import MessageRenderer, RenderedMessage
 
 
 class Composer(Protocol):
@@ -69,7 +72,11 @@ class Channel:
     def usable_address(self) -> sa.ColumnElement[bool]:
         raise NotImplementedError
 
-    def composer(self, settings: DispatchSettings, message_id: int) -> Composer:
+    def composer(
+        self, settings: DispatchSettings, message_id: int, renderer: MessageRenderer
+    ) -> Composer:
+        """Made once per batch, with the message's renderer (its event and sources): the
+        place for any work that is the same for every recipient."""
         raise NotImplementedError
 
     def transport(self, config: dict[str, Any], mail_state: Any) -> TransportSpec:
@@ -85,17 +92,43 @@ class Channel:
 
 @dataclass
 class EmailComposer:
+    """Per recipient: the layout's text and HTML with the guest's values, the invitation's
+    URL line, and the MIME encoding. Everything else was done once, in ``build``."""
+
     builder: MessageBuilder
     message_id: int
+    layout: MailLayout
+    invite: Invite | None = None
+
+    @classmethod
+    def build(
+        cls, settings: DispatchSettings, message_id: int, renderer: MessageRenderer
+    ) -> EmailComposer:
+        from dashboard.events.calendar import Invite
+        from dashboard.messages.layout import MailLayout
+
+        event = renderer.event
+        builder = MessageBuilder(
+            settings.sender,
+            settings.message_id_domain,
+            sender_name=event.sender_name,
+            reply_to=event.reply_to,
+        )
+        invite = Invite(event, renderer.base_url, utcnow()) if renderer.attach_calendar else None
+        return cls(builder, message_id, MailLayout.build(renderer), invite)
 
     def compose(self, delivery_id: int, rendered: RenderedMessage) -> Payload:
         builder = self.builder
         reference = builder.message_id(self.message_id, delivery_id)
+        text, html = self.layout.render(rendered.values)
+        calendar = self.invite.render(rendered.values["rsvp_link"]) if self.invite else None
         data = builder.build(
             to_name=rendered.to_name,
             to_email=rendered.to_email,
             subject=rendered.subject,
-            body=rendered.body,
+            body=text,
+            html=html,
+            calendar=calendar,
             message_id=reference,
             unsubscribe_url=rendered.unsubscribe_url,
         )
@@ -107,7 +140,7 @@ class EmailComposer:
             message_id=reference,
             idempotency_key=idempotency_key(delivery_id),
             subject=rendered.subject,
-            body=rendered.body,
+            body=text,
         )
 
 
@@ -138,10 +171,10 @@ class EmailChannel(Channel):
             *(~Guest.email.contains(char, autoescape=True) for char in NEVER_IN_AN_ADDRESS),
         )
 
-    def composer(self, settings: DispatchSettings, message_id: int) -> Composer:
-        return EmailComposer(
-            MessageBuilder(settings.sender, settings.message_id_domain), message_id
-        )
+    def composer(
+        self, settings: DispatchSettings, message_id: int, renderer: MessageRenderer
+    ) -> Composer:
+        return EmailComposer.build(settings, message_id, renderer)
 
 
 # --- the registry ----------------------------------------------------------------------------

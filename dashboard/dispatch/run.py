@@ -85,8 +85,14 @@ class BatchRun:
         self.message_id = message.id
         self.leader = leader
         self.address = channel.address()
-        self.renderer = MessageRenderer(event, message.subject, message.body, settings.base_url)
-        self.composer = channel.composer(settings, message.id)
+        self.renderer = MessageRenderer(
+            event,
+            message.subject,
+            message.body,
+            settings.base_url,
+            attach_calendar=message.attach_calendar,
+        )
+        self.composer = channel.composer(settings, message.id, self.renderer)
         self.pool = SenderPool(spec, settings.concurrency, settings.rate_per_second)
         self.tick = max(1.0, settings.lease_seconds / 4)
         self.processed = 0

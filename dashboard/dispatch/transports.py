@@ -15,6 +15,7 @@ carry its payloads, and the configuration picks one of them.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import re
 import smtplib
@@ -282,6 +283,7 @@ class SMTPTransport(Transport):
 #: What the log transport sent most recently, newest first, shown on the Outbox page.
 OUTBOX: deque[dict[str, Any]] = deque(maxlen=200)
 _outbox_lock = threading.Lock()
+_outbox_ids = itertools.count(1)
 
 
 class LogTransport(Transport):
@@ -292,6 +294,8 @@ class LogTransport(Transport):
         with _outbox_lock:
             OUTBOX.appendleft(
                 {
+                    "id": next(_outbox_ids),
+                    "data": email.data,  # the e-mail exactly as it would have been sent
                     "at": datetime.now(UTC),
                     "to": email.recipient,
                     "subject": email.subject,

@@ -15,7 +15,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from dashboard.events.models import Role, RsvpStatus
 
@@ -45,6 +45,13 @@ class EventForm(FlaskForm):
         "Time zone", validators=[DataRequired("Choose the event's time zone.")], default="UTC"
     )
     venue = StringField("Venue", validators=[Length(max=300)])
+    ends_at = DateTimeLocalField(
+        "Ends at (local time of the event)",
+        format=DATETIME_LOCAL_FORMATS,
+        validators=[Optional()],
+    )
+    sender_name = StringField("Sender", validators=[Length(max=100)])
+    reply_to = EmailField("Replies go to", validators=[Length(max=254)])
     #: Shown once a save would move the event into the past: the host confirms it.
     confirm_past = BooleanField("Yes, move it into the past and cancel its unsent reminders")
 

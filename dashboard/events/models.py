@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import enum
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -41,6 +42,14 @@ class EventStatus(Words):
     ARCHIVED = "archived"
 
 
+#: How long an event lasts when its host gives no end.
+DEFAULT_LENGTH = timedelta(hours=2)
+
+
+def _default_end(context: Any) -> datetime:
+    return context.get_current_parameters()["starts_at"] + DEFAULT_LENGTH
+
+
 class Event(db.Model):
     __tablename__ = "events"
     #: SQLite reuses the highest id of deleted rows without this; links must never change meaning.
@@ -49,6 +58,7 @@ class Event(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_default_end)
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     venue: Mapped[str] = mapped_column(sa.String(300), default="")
     status: Mapped[EventStatus] = mapped_column(
@@ -57,6 +67,14 @@ class Event(db.Model):
         server_default=EventStatus.ACTIVE.value,
     )
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The From display name of its e-mails (the address stays MAIL_DEFAULT_SENDER's, so
+    #: SPF and DKIM keep passing); empty means MAIL_DEFAULT_SENDER's own name.
+    sender_name: Mapped[str] = mapped_column(sa.String(100), default="", server_default="")
+    #: Where guests' replies go (the Reply-To header); empty means no such header.
+    reply_to: Mapped[str] = mapped_column(sa.String(254), default="", server_default="")
+    #: The SEQUENCE of its calendar invitation: raised whenever the start or end moves,
+    #: so calendars replace the entry they already have instead of keeping the old time.
+    calendar_sequence: Mapped[int] = mapped_column(default=0, server_default="0")
     created_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )

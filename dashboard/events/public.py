@@ -1,4 +1,5 @@
-"""Guest-facing pages (no account): RSVP and one-click unsubscribe (RFC 8058).
+"""Guest-facing pages (no account): RSVP, one-click unsubscribe (RFC 8058), and the event
+as a calendar file.
 
 The personal token in the URL is the guest's only credential, so an unknown token is a
 plain 404 and these pages never reveal anything beyond the guest's own event.
@@ -6,9 +7,10 @@ plain 404 and these pages never reveal anything beyond the guest's own event.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from dashboard.events.forms import ConfirmForm, RsvpForm
+from dashboard.events import calendar
+from dashboard.events.forms import GUEST_ANSWERS, ConfirmForm, RsvpForm
 from dashboard.events.models import Guest
 from dashboard.events.services import guest_by_token, set_rsvp, unsubscribe
 from dashboard.extensions import csrf, db
@@ -21,6 +23,8 @@ UNSUBSCRIBE_RULE = "/u/<token>"
 #: What a preview puts in place of a guest's token: ``/r/preview`` and ``/u/preview`` are
 #: pages of their own that change nothing (a real token is 32 characters, never this).
 PREVIEW_TOKEN = "preview"
+CALENDAR_RULE = "/r/<token>/event.ics"
+ANSWERS = frozenset(choice.value for choice in GUEST_ANSWERS)
 INVALID_LINK = (
     "This link is not valid (any more). Use the most recent e-mail you received, "
     "or ask the host of the event for a new one."
@@ -33,6 +37,10 @@ def rsvp_url(base_url: str, token: str) -> str:
 
 def unsubscribe_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/u/{token}"
+
+
+def calendar_url(base_url: str, token: str) -> str:
+    return f"{rsvp_url(base_url, token)}/event.ics"
 
 
 def _guest_or_404(token: str) -> Guest:
@@ -60,19 +68,38 @@ def preview_link():
 
 @bp.route(RSVP_RULE, methods=["GET", "POST"])
 def rsvp(token: str):
+    """GET shows the answer (an e-mail's button pre-selects one with ``?answer=``; only the
+    POST of the form saves it, so a mail scanner following the link changes nothing)."""
     guest = _guest_or_404(token)
     if guest.removed:  # off the guest list: no answer to give (unsubscribing still works)
         abort(404, INVALID_LINK)
     if not guest.event.active:  # cancelled or archived: the answer is kept, never changed
         page = render_template("public/rsvp.html", guest=guest, event=guest.event, form=None)
         return page, 409 if request.method == "POST" else 200
-    form = RsvpForm(data={"rsvp_status": guest.rsvp_status.value})
+    proposed = request.args.get("answer") if request.method == "GET" else None
+    proposed = proposed if proposed in ANSWERS else None
+    form = RsvpForm(data={"rsvp_status": proposed or guest.rsvp_status.value})
     if form.validate_on_submit() and save(
         form, lambda: set_rsvp(db.session, guest, form.rsvp_status.data or "")
     ):
         return render_template("public/rsvp_thanks.html", guest=guest, event=guest.event)
     status = 400 if form.errors else 200
-    return render_template("public/rsvp.html", guest=guest, event=guest.event, form=form), status
+    return render_template(
+        "public/rsvp.html", guest=guest, event=guest.event, form=form, proposed=proposed
+    ), status
+
+
+@bp.get(CALENDAR_RULE)
+def calendar_file(token: str) -> Response:
+    """The event as this guest's calendar entry (the same invitation the e-mails attach)."""
+    guest = _guest_or_404(token)
+    base_url = current_app.config["PUBLIC_BASE_URL"]
+    invite = calendar.Invite(guest.event, base_url, now())
+    response = Response(invite.render(rsvp_url(base_url, guest.token)), mimetype="text/calendar")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{calendar.filename(guest.event)}"'
+    )
+    return response
 
 
 @bp.route(UNSUBSCRIBE_RULE, methods=["GET", "POST"])

@@ -8,11 +8,15 @@ render.
 
 from __future__ import annotations
 
+from email.utils import parseaddr
+from typing import Any
+
 import sqlalchemy as sa
 from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -32,6 +36,7 @@ from dashboard.events.forms import (
 from dashboard.events.lifecycle import send_history
 from dashboard.events.models import Collaborator, Event, EventStatus, Role
 from dashboard.extensions import db
+from dashboard.timeutil import wall_time
 from dashboard.web import (
     Page,
     event_for,
@@ -101,6 +106,7 @@ def create():
                 timezone=form.timezone.data or "",
                 venue=form.venue.data or "",
                 now=now(),
+                **_mail_fields(form),
             ),
             done=lambda event: f"Created {event.name}.",
         )
@@ -131,16 +137,22 @@ def edit(event_id: int):
         flash(event.closed_reason, "error")
         return redirect(url_for("events.show", event_id=event.id), 303)
     wall = svc.local_wall_time(event).replace(second=0, microsecond=0)
+    wall_end = wall_time(event.ends_at, event.tz).replace(second=0, microsecond=0)
     form = EventForm(
         data={
             "name": event.name,
             "starts_at": wall,
             "timezone": event.timezone,
             "venue": event.venue,
+            "ends_at": wall_end,
+            "sender_name": event.sender_name,
+            "reply_to": event.reply_to,
         }
     )
     if form.validate_on_submit():
         unchanged_time = form.starts_at.data == wall and form.timezone.data == event.timezone
+        # An end left as it was keeps the event's length when the start moves.
+        unchanged_end = form.ends_at.data == wall_end
         saved = save(
             form,
             lambda: svc.update_event(
@@ -154,12 +166,22 @@ def edit(event_id: int):
                 timezone=form.timezone.data or "",
                 venue=form.venue.data or "",
                 confirm_past=bool(form.confirm_past.data),
+                **_mail_fields(form, keep_end=unchanged_end),
             ),
             done="Event saved.",
         )
         if saved:
             return redirect(url_for("events.show", event_id=event.id))
     return _event_form(form, event)
+
+
+def _mail_fields(form: EventForm, keep_end: bool = False) -> dict[str, Any]:
+    """The end and the sender identity as the services take them (a blank end: two hours)."""
+    return {
+        "ends_at": None if keep_end else (form.ends_at.data or ""),
+        "sender_name": form.sender_name.data or "",
+        "reply_to": form.reply_to.data or "",
+    }
 
 
 def _event_form(form: EventForm, event: Event | None) -> tuple[str, int]:
@@ -169,6 +191,7 @@ def _event_form(form: EventForm, event: Event | None) -> tuple[str, int]:
         form=form,
         event=event,
         timezones=svc.timezone_choices(),
+        default_sender_name=parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[0] or "none",
         active="overview",
     )
     return html, status

@@ -15,6 +15,7 @@ from dashboard.audit.message_changes import message_states, record_message_chang
 from dashboard.audit.services import Actor, changes, record
 from dashboard.auth.models import User
 from dashboard.errors import Conflict, ValidationError
+from dashboard.events import calendar, sender
 from dashboard.events.addresses import MAX_NAME
 from dashboard.events.models import Collaborator, Event, Guest, Role, RsvpStatus
 from dashboard.messages.reminders import reschedule_reminders, seed_reminders
@@ -75,6 +76,9 @@ def create_event(
     venue: str,
     now: datetime,
     owner: User | None = None,
+    ends_at: str | datetime | None = None,
+    sender_name: str = "",
+    reply_to: str = "",
 ) -> Event:
     """The event, its owner row and its auto-reminders, in the caller's transaction.
 
@@ -86,11 +90,17 @@ def create_event(
         raise ValueError("an event needs a user as its owner")
     name, venue = _clean_event_fields(name, venue)
     timezone = valid_timezone(timezone)
+    start = parse_starts_at(starts_at, timezone)
+    times = calendar.timing(start, ends_at, timezone)
+    identity = sender.identity(sender_name, reply_to)
     event = Event(
         name=name,
-        starts_at=parse_starts_at(starts_at, timezone),
+        starts_at=start,
+        ends_at=times.ends_at,
         timezone=timezone,
         venue=venue,
+        sender_name=identity.sender_name,
+        reply_to=identity.reply_to,
         created_by_id=owner.id,
     )
     session.add(event)
@@ -119,6 +129,9 @@ def _event_fields(event: Event) -> dict[str, Any]:
         "starts_at": event.starts_at.astimezone(event.tz),
         "timezone": event.timezone,
         "venue": event.venue,
+        "ends_at": event.ends_at.astimezone(event.tz) if event.ends_at else None,
+        "sender_name": event.sender_name,
+        "reply_to": event.reply_to,
     }
 
 
@@ -133,6 +146,9 @@ def update_event(
     timezone: str | None = None,
     venue: str | None = None,
     confirm_past: bool = False,
+    ends_at: str | datetime | None = None,
+    sender_name: str | None = None,
+    reply_to: str | None = None,
 ) -> Event:
     """Change fields; when the start or zone moves, the reminders not yet sent move too.
 
@@ -146,6 +162,8 @@ def update_event(
     )
     new_tz = valid_timezone(timezone) if timezone is not None else event.timezone
     new_start = _new_start(event, starts_at, timezone, new_tz)
+    times = calendar.timing(new_start, ends_at, new_tz, current=event)
+    identity = sender.identity(sender_name, reply_to, current=event)
     moved = new_start != event.starts_at or new_tz != event.timezone
     if moved and new_start <= now and not confirm_past:
         raise ValidationError(
@@ -159,25 +177,38 @@ def update_event(
         new_tz,
         new_start,
     )
+    times.apply(event)
+    identity.apply(event)
     session.flush()
     changed = changes(before, _event_fields(event))
     if changed:
         action = "event.move" if moved else "event.edit"
         record(session, actor, action, now=now, event_id=event.id, details={"changes": changed})
     if moved:
-        # Each reminder the move re-timed, cancelled or brought back is audited from the
-        # difference of before and after.
-        reminders = message_states(session, event.id, reminders_only())
-        user = session.get(User, actor.user_id) if actor.user_id is not None else None
-        reschedule_reminders(
-            session, event, now, created_by=user, old_start=old_start, old_zone=old_zone
-        )
-        session.flush()
-        reason = "the event moved"
-        record_message_changes(
-            session, actor, event.id, reminders, reminders_only(), now=now, reason=reason
-        )
+        _move_reminders(session, event, actor, now, old_start, old_zone)
     return event
+
+
+def _move_reminders(
+    session: Session,
+    event: Event,
+    actor: Actor,
+    now: datetime,
+    old_start: datetime,
+    old_zone: ZoneInfo,
+) -> None:
+    """The reminders follow the event; each one the move re-timed, cancelled or brought back
+    is audited from the difference of before and after."""
+    reminders = message_states(session, event.id, reminders_only())
+    user = session.get(User, actor.user_id) if actor.user_id is not None else None
+    reschedule_reminders(
+        session, event, now, created_by=user, old_start=old_start, old_zone=old_zone
+    )
+    session.flush()
+    reason = "the event moved"
+    record_message_changes(
+        session, actor, event.id, reminders, reminders_only(), now=now, reason=reason
+    )
 
 
 def _new_start(

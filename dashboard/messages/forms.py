@@ -11,6 +11,7 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     DateTimeLocalField,
     RadioField,
     SelectField,
@@ -45,6 +46,9 @@ class ComposeForm(FlaskForm):
         "When", choices=[SelectChoice(m.value, m.label) for m in Mode], default=Mode.DRAFT.value
     )
     send_at = DateTimeLocalField("Send at", format=LOCAL_FORMATS, validators=[Optional()])
+    attach_calendar = BooleanField(
+        "Attach a calendar invitation (.ics) and “Add to calendar” links"
+    )
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -59,6 +63,7 @@ class ComposeForm(FlaskForm):
         self.channel.data = message.channel.value
         self.subject.data = message.subject
         self.body.data = message.body
+        self.attach_calendar.data = message.attach_calendar
         timed = message.status in (MessageStatus.SCHEDULED, MessageStatus.OVERDUE)
         self.mode.data = Mode.SCHEDULE.value if timed else Mode.DRAFT.value
         self.send_at.data = (

@@ -104,6 +104,8 @@ class Message(db.Model):
     channel: Mapped[Any] = mapped_column(ChannelName(), default=_default_channel)
     subject: Mapped[str] = mapped_column(sa.String(300))
     body: Mapped[str] = mapped_column(sa.Text())
+    #: Attach the event as a calendar invitation (.ics) with "Add to calendar" links.
+    attach_calendar: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     status: Mapped[MessageStatus] = mapped_column(
         enum_column(MessageStatus, "message_status"), default=MessageStatus.DRAFT
     )

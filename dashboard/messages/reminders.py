@@ -122,6 +122,7 @@ def _scheduled_reminder(event: Event, spec: ReminderSpec, created_by: User | Non
         audience=spec.audience,
         subject=spec.subject,
         body=spec.body,
+        attach_calendar=True,  # a reminder puts the event in the guest's calendar
         status=MessageStatus.SCHEDULED,
         send_at=reminder_time(event, spec),
         created_by=created_by,

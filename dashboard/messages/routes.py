@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import (
@@ -22,16 +22,17 @@ from flask_login import login_required
 from dashboard.audit.current import current_actor
 from dashboard.dispatch import scheduler, states
 from dashboard.dispatch.queries import Counts, message_counts, send_times
+from dashboard.dispatch.settings import DispatchSettings
 from dashboard.errors import Conflict
 from dashboard.events.access import EventAccess
 from dashboard.events.models import Event, Role
 from dashboard.extensions import db
 from dashboard.messages import audience as audiences
-from dashboard.messages import lists, placeholders
+from dashboard.messages import lists, placeholders, previews
 from dashboard.messages import services as svc
 from dashboard.messages.forms import ComposeForm
+from dashboard.messages.mailview import frame_response
 from dashboard.messages.models import Audience, Message, MessageStatus
-from dashboard.messages.rendering import MessageRenderer
 from dashboard.web import (
     Page,
     event_for,
@@ -107,44 +108,31 @@ def _count_context(event: Event, audience: str | None) -> dict[str, Any]:
     return {"event": event, "recipients": recipients, "count_error": None}
 
 
-def _preview_context(event: Event, audience: str | None, subject: str, body: str) -> dict[str, Any]:
-    """What one real guest of the audience would get, via the dispatch renderer."""
-    context: dict[str, Any] = {
-        "event": event,
-        "rendered": None,
-        "preview_errors": [],
-        "guest": None,
+def _preview_context(event: Event, values: Mapping[str, Any]) -> dict[str, Any]:
+    """What one real guest of the audience would get (``messages.preview``), and the fields
+    that fill the preview's frame."""
+    fields = {
+        "audience": values.get("audience") or "",
+        "channel": values.get("channel") or "",
+        "subject": values.get("subject") or "",
+        "body": values.get("body") or "",
+        "attach_calendar": "y" if _checked(values.get("attach_calendar")) else "",
     }
-    try:
-        chosen = Audience(audience or Audience.EVERYONE)
-    except ValueError:
-        context["preview_errors"] = ["Choose a valid audience."]
-        return context
-    for label, text, limit in (
-        ("Subject", subject, svc.MAX_SUBJECT),
-        ("Message", body, svc.MAX_BODY),
-    ):
-        if len(text) > limit:
-            # Capped like a save: a preview is open to viewers, so its cost must be bounded.
-            context["preview_errors"].append(
-                f"{label}: {len(text):,} characters; at most {limit:,}."
-            )
-            continue
-        try:
-            placeholders.validate(text)
-        except placeholders.PlaceholderError as error:
-            context["preview_errors"].append(f"{label}: {error}")
-    if context["preview_errors"]:
-        return context
-    guest = audiences.sample_guest(db.session, event.id, chosen)
-    context["audience_label"] = chosen.label
-    if guest is not None:
-        renderer = MessageRenderer(
-            event, subject, body, current_app.config["PUBLIC_BASE_URL"], preview=True
-        )
-        context["guest"] = guest
-        context["rendered"] = renderer.render(guest)
-    return context
+    shown = previews.preview(
+        db.session,
+        event,
+        DispatchSettings.from_config(current_app.config),
+        audience=fields["audience"],
+        subject=fields["subject"],
+        body=fields["body"],
+        attach_calendar=bool(fields["attach_calendar"]),
+        channel=fields["channel"],
+    )
+    return {**shown.context(), "frame_fields": fields}
+
+
+def _checked(value: Any) -> bool:
+    return value not in (None, False, "", "0", "false", "off")
 
 
 def _page_context(
@@ -207,13 +195,16 @@ def recipient_count(event_id: int) -> tuple[str, int]:
 def preview(event_id: int) -> str:
     """Read-only, so viewers may use it too; POST because bodies can be 100 KB."""
     event = event_for(event_id).event
-    values = request.values
-    return render_template(
-        "messages/_preview.html",
-        **_preview_context(
-            event, values.get("audience"), values.get("subject", ""), values.get("body", "")
-        ),
-    )
+    return render_template("messages/_preview.html", **_preview_context(event, request.values))
+
+
+@bp.post(f"{BASE}/preview/mail")
+@login_required
+def preview_mail(event_id: int) -> Response:
+    """The preview's e-mail as a document of its own, for the sandboxed frame (a POST into
+    the frame, as bodies can be 100 KB): its own security policy, links inert."""
+    shown = _preview_context(event_for(event_id).event, request.values)
+    return frame_response(shown["mail"].html if shown["mail"] else None)
 
 
 # --- changes ---------------------------------------------------------------------
@@ -309,6 +300,7 @@ def _compose_fields(form: ComposeForm) -> dict[str, Any]:
         "body": form.body.data or "",
         "mode": form.mode.data or "",
         "send_at": form.send_at_local(),
+        "attach_calendar": bool(form.attach_calendar.data),
     }
 
 
@@ -316,9 +308,7 @@ def _form_context(event: Event, form: ComposeForm) -> dict[str, Any]:
     """The live recipient count and preview beside the compose form."""
     return {
         **_count_context(event, form.audience.data),
-        **_preview_context(
-            event, form.audience.data, form.subject.data or "", form.body.data or ""
-        ),
+        **_preview_context(event, form.data),
     }
 
 

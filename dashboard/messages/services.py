@@ -181,9 +181,11 @@ def create_message(
     send_at: str | datetime | None = None,
     now: datetime,
     kind: MessageKind = MessageKind.CUSTOM,
+    attach_calendar: bool | None = None,
 ) -> Message:
     """A new draft, scheduled message, or one handed to dispatch at once (send_now).
 
+    ``attach_calendar`` None: reminders attach the calendar invitation, others do not.
     For send_now the caller commits and then wakes the scheduler. Refused (Conflict) on a
     cancelled or archived event.
     """
@@ -203,6 +205,9 @@ def create_message(
         channel=clean_channel,
         subject=clean_subject,
         body=clean_body,
+        attach_calendar=kind is not MessageKind.CUSTOM
+        if attach_calendar is None
+        else bool(attach_calendar),
         # A new row starts where its mode says; send-now then moves it like any draft.
         status=MessageStatus.SCHEDULED if clean_mode is Mode.SCHEDULE else MessageStatus.DRAFT,
         send_at=when if clean_mode is not Mode.SEND_NOW else None,
@@ -258,6 +263,7 @@ def update_message(
     body: str | _Unset = UNSET,
     mode: Mode | str | None = None,
     send_at: str | datetime | None | _Unset = UNSET,
+    attach_calendar: bool | _Unset = UNSET,
 ) -> Message:
     """Change a draft, scheduled or overdue message; UNSET fields keep their value.
 
@@ -292,6 +298,7 @@ def update_message(
         body=body_,
         send_at=when,
         status_reason=message.status_reason if target is current else None,
+        attach_calendar=message.attach_calendar if attach_calendar is UNSET else attach_calendar,
     )
     session.refresh(message)
     if not moved:  # the scheduler (or another tab) got there first
@@ -325,6 +332,7 @@ def _audited(message: Message) -> dict[str, Any]:
         "subject": message.subject,
         "body": message.body,
         "send_at": message.send_at,
+        "attach_calendar": message.attach_calendar,
     }
 
 

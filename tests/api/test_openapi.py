@@ -231,6 +231,9 @@ def test_the_conformance_check_can_fail(app, event):
         "venue": "",
         "status": "active",
         "cancelled_at": None,
+        "ends_at": "2030-06-01T20:00:00+02:00",
+        "sender_name": "",
+        "reply_to": "",
         "created_at": "2030-01-01T00:00:00+00:00",
         "updated_at": "2030-01-01T00:00:00+00:00",
     }
@@ -257,7 +260,9 @@ def test_a_validation_error_is_400_with_our_error_shape(client, auth, event, own
     assert set(body["fields"]) == {"audience", "subject", "colour"}
     assert body["fields"]["subject"] == "Must be a string."
     assert body["fields"]["audience"].startswith("Unknown audience 'vips'; use one of: ")
-    assert body["fields"]["colour"].startswith("Unknown field; allowed: audience, body, channel")
+    assert body["fields"]["colour"].startswith(
+        "Unknown field; allowed: attach_calendar, audience, body, channel"
+    )
     assert body["error"].startswith("Some fields are not valid: ")
     for name in ("audience", "subject", "colour"):
         assert f"{name}: " in body["error"]

@@ -166,7 +166,7 @@ def test_event_guest_list_and_collaborator_changes_are_in_the_event_log(
     assert by_action["event.edit"]["details"]["changes"] == {
         "venue": {"old": "Hall", "new": "Cellar"}
     }
-    assert set(by_action["event.move"]["details"]["changes"]) == {"starts_at"}
+    assert set(by_action["event.move"]["details"]["changes"]) == {"starts_at", "ends_at"}
     retimed = [i for i in log["items"] if i["action"] == "message.schedule"]
     assert len(retimed) == 4 and all(i["details"]["reason"] == "the event moved" for i in retimed)
     assert by_action["guest.edit"]["details"]["changes"] == {

@@ -30,9 +30,20 @@ def test_every_section_at_tiny_sizes(tmp_path):
 
     tp = results["throughput"]
     assert tp["exactly_once"], tp["problems"]
-    assert set(tp["figures"]) == {"ceiling", "email_message", "flask_mail", "dispatcher_c2"}
-    assert tp["verification"]["dispatcher_c2"]["deliveries"] == {"sent": 100}
-    assert tp["verification"]["dispatcher_c2"]["sink"]["recipients"] == 100
+    assert set(tp["figures"]) == {
+        "ceiling",
+        "plain_ceiling",
+        "email_message",
+        "flask_mail",
+        "dispatcher_c2",
+        "plain_c2",
+    }
+    for name in ("dispatcher_c2", "plain_c2"):
+        assert tp["verification"][name]["deliveries"] == {"sent": 100}
+        assert tp["verification"][name]["sink"]["recipients"] == 100
+    # The HTML e-mail with its invitation is the bigger one; the plain text is the reference.
+    assert tp["sizes"]["html"] > 2 * tp["sizes"]["plain"]
+    assert tp["compose_us"]["html"] > 0 and tp["compose_us"]["plain"] > 0
     assert all(f["msg_per_s"] > 0 for f in tp["figures"].values())
 
     mem = results["memory"]
@@ -62,6 +73,7 @@ def test_every_section_at_tiny_sizes(tmp_path):
         "## Machine",
         "## Summary against the targets",
         "## 1. Sending throughput",
+        "HTML + .ics against plain text",
         "## 2. Memory",
         "## 3. Cost of growth",
         "## 4. UI under load",

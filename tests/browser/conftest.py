@@ -248,6 +248,10 @@ class PageProblems:
     def __init__(self, page):
         self.errors: list[str] = []
         self.allowed: set[int] = set()
+        self.allowed_texts: list[str] = []
+        #: Set when the test is over: a request cut off by closing the page (a frame still
+        #: loading) is not a problem of the page.
+        self.closing = False
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
         page.on("requestfailed", self._request_failed)
@@ -262,11 +266,21 @@ class PageProblems:
         assert all(400 <= status < 500 for status in statuses), "only client errors are expected"
         self.allowed.update(statuses)
 
+    def allow_console(self, text: str) -> None:
+        """A console error containing ``text`` is expected (a test provokes it on purpose)."""
+        self.allowed_texts.append(text)
+
+    def _request_failed(self, request) -> None:
+        if not self.closing:
+            self.errors.append(f"request failed: {request.url} {request.failure}")
+
     def _console(self, msg) -> None:
         if msg.type != "error":
             return
         expected = self.RESOURCE_ERROR.match(msg.text)
         if expected and int(expected.group(1)) in self.allowed:
+            return
+        if any(text in msg.text for text in self.allowed_texts):
             return
         self.errors.append(f"console {msg.type}: {msg.text} ({msg.location.get('url', '')})")
 
@@ -288,7 +302,8 @@ def open_page(browser_instance, live_server):
         return page
 
     yield factory
-    for context, _ in opened:
+    for context, problems in opened:
+        problems.closing = True
         context.close()
     errors = [error for _, problems in opened for error in problems.errors]
     assert errors == [], errors

@@ -73,7 +73,7 @@ class TextChannel(channels.Channel):
     def usable_address(self):
         return Guest.name.like("+%")
 
-    def composer(self, settings, message_id):
+    def composer(self, settings, message_id, renderer):
         return TextComposer(message_id)
 
 

@@ -220,7 +220,8 @@ def test_compose_controls_carry_the_live_triggers(client, auth, event, owner):
     auth.login(owner)
     text = client.get(url(event)).get_data(as_text=True)
     assert (
-        'hx-trigger="input changed delay:300ms from:#compose-form, change from:#audience"' in text
+        'hx-trigger="input changed delay:300ms from:#compose-form, change from:#audience, '
+        'change from:#attach_calendar"' in text
     )
     assert 'hx-trigger="change from:#audience"' in text
     assert 'type="datetime-local"' in text

@@ -55,6 +55,6 @@ def test_preview_input_is_capped_like_a_save(
     text = response.get_data(as_text=True)
     assert response.status_code == 200
     assert f"{label}: {limit + 2:,} characters; at most {limit:,}." in text
-    assert "preview-body" not in text  # nothing was rendered
+    assert "preview-card" not in text  # nothing was rendered
     fits = _preview(client, event, **{field: "x" * limit}).get_data(as_text=True)
-    assert "preview-body" in fits
+    assert "preview-card" in fits
