@@ -38,6 +38,24 @@ def encode_body(text: str) -> bytes:
     return encoded.replace(b"\n", CRLF)
 
 
+def display_address(name: str, address: str) -> str:
+    """``Name <address>`` in plain UTF-8 (quoted when the name needs it), for JSON APIs."""
+    name = _one_line(name)
+    if not name:
+        return address.strip()
+    if any(char in name for char in '()<>[]:;@\\,."'):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address.strip()}>"
+
+
+def unsubscribe_headers(unsubscribe_url: str) -> tuple[tuple[str, str], ...]:
+    """RFC 8058 one-click unsubscribe, as (name, value) pairs."""
+    return (
+        ("List-Unsubscribe", f"<{unsubscribe_url}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    )
+
+
 class MessageBuilder:
     """Formats the fixed headers once per batch; ``build`` adds the per-recipient ones."""
 
@@ -45,6 +63,8 @@ class MessageBuilder:
         name, address = parseaddr(sender)
         self.sender_address = address or sender
         self.from_header = encode_address(name, self.sender_address)
+        #: The same sender for an HTTP API, which takes UTF-8 as it is.
+        self.from_display = display_address(name, self.sender_address)
         self.domain = message_id_domain
 
     def message_id(self, message_id: int, delivery_id: int) -> str:
