@@ -84,7 +84,7 @@ class SESTransport(Transport):
             config = Config(
                 connect_timeout=min(settings.timeout, 10.0),
                 read_timeout=settings.timeout,
-                retries={"max_attempts": 1, "mode": "standard"},
+                retries={"total_max_attempts": 1, "mode": "standard"},
             )
             with _client_lock:
                 self.client = boto3.session.Session().client(
