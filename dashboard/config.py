@@ -185,11 +185,14 @@ def _provider_settings(env: Mapping[str, str]) -> dict[str, Any]:
     secret = (env.get("RESEND_WEBHOOK_SECRET") or "").strip() or None
     if secret is not None:
         _check_webhook_secret(secret)
+    batch_size = parse_int("RESEND_BATCH_SIZE", env.get("RESEND_BATCH_SIZE"), 100, 1)
+    if batch_size is not None and batch_size > 100:
+        raise ConfigError(f"RESEND_BATCH_SIZE={batch_size}: Resend takes at most 100 a request")
     return {
         "RESEND_API_KEY": (env.get("RESEND_API_KEY") or "").strip() or None,
         "RESEND_API_URL": _http_url("RESEND_API_URL", env.get("RESEND_API_URL"))
         or "https://api.resend.com",
-        "RESEND_BATCH_SIZE": parse_int("RESEND_BATCH_SIZE", env.get("RESEND_BATCH_SIZE"), 100, 1),
+        "RESEND_BATCH_SIZE": batch_size,
         "RESEND_WEBHOOK_SECRET": secret,
         "SES_REGION": (env.get("SES_REGION") or "").strip() or None,
         "SES_ENDPOINT_URL": _http_url("SES_ENDPOINT_URL", env.get("SES_ENDPOINT_URL")),

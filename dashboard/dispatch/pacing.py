@@ -69,10 +69,13 @@ def reserve_slots(session: Session, count: int, interval: float, now: float) -> 
 
 def hold_off(session: Session, until: float) -> None:
     """No process sends before ``until`` (a provider asked us to wait; commits)."""
-    session.execute(
+    moved = session.execute(
         sa.update(SendLimit).where(SendLimit.name == RATE).values(next_at=_later(until))
-    )
+    ).rowcount  # type: ignore[attr-defined]
     session.commit()
+    if not moved:
+        ensure_rows(session)
+        hold_off(session, until)
 
 
 @dataclass(frozen=True)
