@@ -10,6 +10,7 @@ import email
 import email.policy
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -28,6 +29,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    #: When the server accepted it (seconds since the epoch).
+    at: float = field(default_factory=time.time)
 
     @property
     def message(self) -> EmailMessage:

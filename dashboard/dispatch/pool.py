@@ -65,22 +65,22 @@ class SenderPool:
         except Unreachable as error:
             return [error] * len(group)
 
-    def groups(self, count: int) -> int:
-        """How many requests ``count`` payloads make."""
-        return -(-count // self.group_size)
+    def groups(self, payloads: Sequence[Payload]) -> list[Sequence[Payload]]:
+        """``payloads`` cut into the requests the transport makes."""
+        size = self.group_size
+        return [payloads[first : first + size] for first in range(0, len(payloads), size)]
+
+    def submit_group(self, group: Sequence[Payload], slot: float | None) -> Future[list[Result]]:
+        """One request, sent once the wall clock reaches ``slot``."""
+        return self.executor.submit(self._send, group, slot)
 
     def submit(
         self, payloads: Sequence[Payload], start: float | None = None, interval: float = 0.0
     ) -> list[Future[list[Result]]]:
         """One task per group; group ``i`` waits for the slot ``start + i * interval``."""
-        size = self.group_size
         return [
-            self.executor.submit(
-                self._send,
-                payloads[first : first + size],
-                None if start is None else start + i * interval,
-            )
-            for i, first in enumerate(range(0, len(payloads), size))
+            self.submit_group(group, None if start is None else start + i * interval)
+            for i, group in enumerate(self.groups(payloads))
         ]
 
     def wait(

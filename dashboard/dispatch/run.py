@@ -95,8 +95,11 @@ class BatchRun:
         self.transport = spec.name
         self.pool = SenderPool(spec, settings.concurrency)
         self.tick = max(1.0, settings.lease_seconds / 4)
-        # A provider's batch request carries a whole group: a chunk holds at least one.
-        self.chunk = max(settings.commit_every, spec.group_size)
+        # A provider's batch request carries a whole group: a chunk holds one per sending
+        # thread, so they go in parallel. A crash repeats at most that chunk, and a provider
+        # with idempotency keys answers its repeat from the first send.
+        grouped = spec.group_size > 1
+        self.chunk = max(settings.commit_every, spec.group_size * settings.concurrency * grouped)
         # A deliberate re-send is a new request: a provider must not answer it from the
         # first send's idempotency key.
         trigger = ctx.session.scalar(sa.select(Batch.trigger).where(Batch.id == batch_id))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -108,11 +109,20 @@ class Sender:
     def _send_once(self, payloads: Sequence[Payload]) -> list[Result]:
         if not payloads:
             return []
-        start = pacing.reserve_slots(
-            self.ctx.session, self.pool.groups(len(payloads)), self.interval, time.time()
-        )
-        futures = self.pool.submit(payloads, start, self.interval)
-        return self.pool.wait(futures, self.tick, self.heartbeat)
+        session, pool = self.ctx.session, self.pool
+        if not self.interval:  # no rate: only a "slow down" of another process can delay us
+            start = pacing.reserve_slots(session, 0, 0.0, time.time())
+            return pool.wait(pool.submit(payloads, start), self.tick, self.heartbeat)
+        # With a rate, each request takes its slot when a sending thread is free for it, so
+        # a slow thread never sends in a slot that has passed (a burst above the rate).
+        futures: list[Future[list[Result]]] = []
+        for group in pool.groups(payloads):
+            while len(busy := [f for f in futures if not f.done()]) >= pool.size:
+                if not wait(busy, timeout=self.tick, return_when=FIRST_COMPLETED)[0]:
+                    self.heartbeat()
+            slot = pacing.reserve_slots(session, 1, self.interval, time.time())
+            futures.append(pool.submit_group(group, slot))
+        return pool.wait(futures, self.tick, self.heartbeat)
 
 
 def _charged(result: Result) -> Result:
