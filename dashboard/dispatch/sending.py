@@ -88,7 +88,9 @@ class Sender:
         todo = list(range(len(payloads)))
         waits = 0
         while todo:
-            for index, result in zip(todo, self._send_once([payloads[i] for i in todo]), strict=True):
+            for index, result in zip(
+                todo, self._send_once([payloads[i] for i in todo]), strict=True
+            ):
                 results[index] = result
             slow = [i for i in todo if isinstance(results[i], SlowDown)]
             if not slow:

@@ -51,7 +51,7 @@ class Refusal:
 
 
 def describe(kind: SuppressionKind, detail: str, at: datetime) -> str:
-    """"hard bounce on 2 Dec, 550 5.1.1 mailbox unavailable" (UTC: the list is site-wide)."""
+    """ "hard bounce on 2 Dec, 550 5.1.1 mailbox unavailable" (UTC: the list is site-wide)."""
     detail = " ".join(detail.split())[:MAX_DETAIL]
     when = f"{at.day} {at:%b}"
     return f"{kind.label} on {when}, {detail}" if detail else f"{kind.label} on {when}"

@@ -54,7 +54,9 @@ def resend() -> Response:
     return jsonify({"outcome": outcome})
 
 
-def handle_resend_event(session: Session, event: dict[str, Any], delivery_id: str, now: datetime) -> str:
+def handle_resend_event(
+    session: Session, event: dict[str, Any], delivery_id: str, now: datetime
+) -> str:
     """What one verified webhook changes; the caller commits. Returns it in a word."""
     kind = str(event.get("type") or "")
     fresh = session.connection().execute(

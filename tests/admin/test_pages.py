@@ -69,7 +69,10 @@ def two_failing_events(
     make_guests(event_b, 3, prefix="bad")
     make_guests(event_b, 1, prefix="full")
     make_guests(event_b, 2)
-    smtp_server.handler.rules = {"bad": "550 5.7.1 Recipient refused by policy", "full": "552 Mailbox full"}
+    smtp_server.handler.rules = {
+        "bad": "550 5.7.1 Recipient refused by policy",
+        "full": "552 Mailbox full",
+    }
     message_b = make_message(event_b, subject="Winter news")
     dispatcher.poll()
     return (event_a, message_a), (event_b, message_b)

@@ -158,4 +158,6 @@ def test_a_421_that_goes_on_pauses_the_message_without_charging_anybody(
     assert batch.status is BatchStatus.INTERRUPTED and "slow down" in batch.error
     assert message.status is MessageStatus.SENDING and message.resume_at is not None
     assert message.status_reason.startswith("Waiting: the mail server asked us to slow down")
-    assert all(d.attempts == 0 and d.status is DeliveryStatus.PENDING for d in deliveries_of(message))
+    assert all(
+        d.attempts == 0 and d.status is DeliveryStatus.PENDING for d in deliveries_of(message)
+    )

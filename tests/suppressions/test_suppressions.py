@@ -107,9 +107,7 @@ def test_an_address_suppressed_after_the_rows_were_made_is_skipped_at_send_time(
     ]
 
 
-def test_the_live_count_says_how_many_are_suppressed(
-    client, auth, owner, make_event, make_guests
-):
+def test_the_live_count_says_how_many_are_suppressed(client, auth, owner, make_event, make_guests):
     event = make_event()
     make_guests(event, 2)
     make_guests(event, 1, prefix="gone")
@@ -255,7 +253,7 @@ def test_admins_list_search_and_lift_suppressions(client, admin):
 
     page = client.get("/admin/suppressions").get_data(as_text=True)
     assert all(f"user{i}@example.org" in page for i in range(3)) and "angry@else.net" in page
-    assert "hx-confirm=\"Lift the suppression of angry@else.net?" in page
+    assert 'hx-confirm="Lift the suppression of angry@else.net?' in page
     found = client.get("/admin/suppressions", query_string={"q": "complaint"}, headers=HX)
     html = found.get_data(as_text=True)
     assert "angry@else.net" in html and "user0@" not in html and "<h1>" not in html
