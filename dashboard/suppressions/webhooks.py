@@ -59,12 +59,15 @@ def handle_resend_event(
 ) -> str:
     """What one verified webhook changes; the caller commits. Returns it in a word."""
     kind = str(event.get("type") or "")
-    fresh = session.connection().execute(
-        insert_ignoring_duplicates(session, WebhookReceipt, ["source", "delivery_id"]).values(
+    # RETURNING tells whether the row went in (a rowcount after ON CONFLICT differs by driver).
+    fresh = session.scalar(
+        insert_ignoring_duplicates(session, WebhookReceipt, ["source", "delivery_id"])
+        .values(
             source="resend", delivery_id=delivery_id[:200], event_type=kind[:80], received_at=now
         )
+        .returning(WebhookReceipt.id)
     )
-    if not fresh.rowcount:
+    if fresh is None:
         return "already handled"
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
     recipients = [str(to) for to in _list(data.get("to")) if str(to).strip()]
