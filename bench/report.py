@@ -588,6 +588,8 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
         lines += _growth(results["growth"])
     if "load" in results:
         lines += _load(results["load"])
+    if "resend" in results:
+        lines += _resend(results["resend"])
     notes = meta.get("notes")
     if notes:
         lines += ["## Notes", "", *notes, ""]
@@ -596,3 +598,35 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
 
 def now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _resend(section: dict[str, Any]) -> list[str]:
+    modes = section["modes"]
+    rows = [
+        [
+            name.replace("_", " "),
+            f"{f['seconds']:.1f} s",
+            f"{f['msg_per_s']:.0f} e-mails/s",
+            f"{f['requests']:,}",
+            f"{f['busiest_second']}",
+        ]
+        for name, f in modes.items()
+    ]
+    return [
+        "## 5. Resend: batch requests against one request per e-mail",
+        "",
+        f"{section['n']:,} recipients through the Resend transport to a local server that "
+        f"follows Resend's API and answers after {section['latency_ms']:.0f} ms, "
+        f"`DISPATCH_RATE_PER_SECOND={section['rate']:g}` requests, "
+        f"`DISPATCH_CONCURRENCY={section['concurrency']}`.",
+        "",
+        *_table(["requests", "batch", "throughput", "requests made", "busiest second"], rows),
+        "",
+        f"- batched is {section['speedup']:.1f}x faster (target: at least 10x): "
+        + _verdict(section["speedup"] >= 10),
+        "- no second held more requests than the rate: " + _verdict(section["within_rate"]),
+        "- every guest got one e-mail, with Resend's id kept on its delivery: "
+        + _verdict(section["exactly_once"])
+        + ("" if section["exactly_once"] else f" ({'; '.join(section['problems'])})"),
+        "",
+    ]

@@ -16,14 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import growth, load, memory, report, throughput
+from bench import growth, load, memory, report, resend, throughput
 from bench.common import cpu_seconds
 
 log = logging.getLogger("bench")
 
-SECTIONS = ("throughput", "memory", "growth", "load")
+SECTIONS = ("throughput", "memory", "growth", "load", "resend")
 
-#: Sizes of a full run (about 4 minutes on 2 quiet cores) and of a quick one (about 1.5).
+#: Sizes of a full run (about 6 minutes on 2 quiet cores, of which the Resend section's one
+#: request per e-mail takes 100 s) and of a quick one (about 2).
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "full": {
         "throughput": {
@@ -36,6 +37,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "memory": {"n": 100_000, "runs": 3},
         "growth": {"scales": (10_000, 100_000), "repeats": 15, "poll_repeats": 50},
         "load": {"n": 10_000, "runs": 3},
+        "resend": {"n": 10_000, "rate": 100.0, "concurrency": 8},
     },
     "quick": {
         "throughput": {
@@ -48,6 +50,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "memory": {"n": 20_000, "runs": 3},
         "growth": {"scales": (2_000, 20_000), "repeats": 7, "poll_repeats": 20},
         "load": {"n": 3_000, "runs": 3},
+        "resend": {"n": 2_000, "rate": 100.0, "concurrency": 8},
     },
 }
 
@@ -56,6 +59,7 @@ RUNNERS = {
     "memory": memory.run,
     "growth": growth.run,
     "load": load.run,
+    "resend": resend.run,
 }
 
 

@@ -86,6 +86,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from dashboard.admin import suppressions  # noqa: F401 - its pages join the admin blueprint
     from dashboard.admin.routes import bp as admin_bp
     from dashboard.api import bp as api_bp
     from dashboard.auth.routes import bp as auth_bp
@@ -97,9 +98,12 @@ def _register_blueprints(app: Flask) -> None:
     from dashboard.events.public import bp as public_bp
     from dashboard.events.routes import bp as events_bp
     from dashboard.messages.routes import bp as messages_bp
+    from dashboard.suppressions.webhooks import bp as webhooks_bp
 
     for bp in (auth_bp, events_bp, public_bp, messages_bp, dispatch_bp, admin_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(webhooks_bp)
+    csrf.exempt(webhooks_bp)  # signed by the provider instead
     app.register_blueprint(api_bp, url_prefix="/api")
     csrf.exempt(
         api_bp

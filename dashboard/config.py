@@ -6,6 +6,8 @@ Every problem is raised as ``ConfigError`` with one human sentence, so that
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -187,14 +189,17 @@ def _login_settings(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+#: The transports e-mail can go through, and the seed's order when none is named: the
+#: first one whose setting is present wins.
+MAIL_TRANSPORTS = ("resend", "smtp", "ses", "log")
+PICKED_BY = (("RESEND_API_KEY", "resend"), ("MAIL_SERVER", "smtp"), ("SES_REGION", "ses"))
+NEEDS = {"resend": "RESEND_API_KEY", "smtp": "MAIL_SERVER", "ses": "SES_REGION"}
+
+
 def _mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """Flask-Mail's settings and the transport that carries e-mail."""
     mail_server = env.get("MAIL_SERVER", "").strip() or None
-    transport = (env.get("MAIL_TRANSPORT") or ("smtp" if mail_server else "log")).strip().lower()
-    if transport not in ("smtp", "log"):
-        raise ConfigError(f"MAIL_TRANSPORT={transport!r} must be 'smtp' or 'log'")
-    if transport == "smtp" and not mail_server:
-        raise ConfigError("MAIL_TRANSPORT=smtp needs MAIL_SERVER")
+    transport = _mail_transport(env)
     use_tls = parse_bool("MAIL_USE_TLS", env.get("MAIL_USE_TLS"), False)
     use_ssl = parse_bool("MAIL_USE_SSL", env.get("MAIL_USE_SSL"), False)
     if use_tls and use_ssl:
@@ -212,7 +217,64 @@ def _mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "MAIL_TIMEOUT_SECONDS": parse_float(
             "MAIL_TIMEOUT_SECONDS", env.get("MAIL_TIMEOUT_SECONDS"), 30.0, 0.1
         ),
+        **_provider_settings(env),
     }
+
+
+def _mail_transport(env: Mapping[str, str]) -> str:
+    """MAIL_TRANSPORT as named, or the first configured one (Resend > SMTP > SES > log)."""
+    named = (env.get("MAIL_TRANSPORT") or "").strip().lower()
+    if not named:
+        configured = [name for key, name in PICKED_BY if (env.get(key) or "").strip()]
+        return configured[0] if configured else "log"
+    if named not in MAIL_TRANSPORTS:
+        raise ConfigError(f"MAIL_TRANSPORT={named!r} must be one of {', '.join(MAIL_TRANSPORTS)}")
+    needed = NEEDS.get(named)
+    if needed and not (env.get(needed) or "").strip():
+        raise ConfigError(f"MAIL_TRANSPORT={named} needs {needed}")
+    return named
+
+
+def _provider_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Resend's and SES's settings (credentials for SES come from boto3's usual chain)."""
+    secret = (env.get("RESEND_WEBHOOK_SECRET") or "").strip() or None
+    if secret is not None:
+        _check_webhook_secret(secret)
+    batch_size = parse_int("RESEND_BATCH_SIZE", env.get("RESEND_BATCH_SIZE"), 100, 1)
+    if batch_size is not None and batch_size > 100:
+        raise ConfigError(f"RESEND_BATCH_SIZE={batch_size}: Resend takes at most 100 a request")
+    return {
+        "RESEND_API_KEY": (env.get("RESEND_API_KEY") or "").strip() or None,
+        "RESEND_API_URL": _http_url("RESEND_API_URL", env.get("RESEND_API_URL"))
+        or "https://api.resend.com",
+        "RESEND_BATCH_SIZE": batch_size,
+        "RESEND_WEBHOOK_SECRET": secret,
+        "SES_REGION": (env.get("SES_REGION") or "").strip() or None,
+        "SES_ENDPOINT_URL": _http_url("SES_ENDPOINT_URL", env.get("SES_ENDPOINT_URL")),
+    }
+
+
+def _http_url(name: str, raw: str | None) -> str | None:
+    value = (raw or "").strip().rstrip("/")
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")) or len(value) < 10:
+        raise ConfigError(f"{name}={value!r} must be an http:// or https:// URL")
+    return value
+
+
+def _check_webhook_secret(secret: str) -> None:
+    """Resend's signing secret is ``whsec_`` and base64 (as its dashboard shows it)."""
+    key = secret.removeprefix("whsec_")
+    try:
+        raw = base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
+    except binascii.Error:
+        raw = b""
+    if not secret.startswith("whsec_") or len(raw) < 16:
+        raise ConfigError(
+            "RESEND_WEBHOOK_SECRET is not a signing secret: expected whsec_ followed by "
+            "base64, as Resend shows it on the webhook's page"
+        )
 
 
 def _dispatch_settings(env: Mapping[str, str], app_env: str) -> dict[str, Any]:
@@ -233,6 +295,7 @@ def _dispatch_settings(env: Mapping[str, str], app_env: str) -> dict[str, Any]:
         ),
         "DISPATCH_CONCURRENCY": number(parse_int, "DISPATCH_CONCURRENCY", 4, 1),
         "DISPATCH_RATE_PER_SECOND": number(parse_float, "DISPATCH_RATE_PER_SECOND", None, 0.001),
+        "DISPATCH_DAILY_QUOTA": number(parse_int, "DISPATCH_DAILY_QUOTA", None, 1),
         "DISPATCH_COMMIT_EVERY": number(parse_int, "DISPATCH_COMMIT_EVERY", 50, 1),
         "DISPATCH_LEASE_SECONDS": number(parse_float, "DISPATCH_LEASE_SECONDS", None, 1.0),
         "DISPATCH_STALE_AFTER_MINUTES": number(parse_int, "DISPATCH_STALE_AFTER_MINUTES", 360, 1),

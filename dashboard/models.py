@@ -2,9 +2,17 @@
 
 from dashboard.audit.models import AuditEntry
 from dashboard.auth.models import ApiToken, LoginSession, RateLimitCounter, User
-from dashboard.dispatch.models import Batch, BatchEntry, Delivery, SchedulerPoll
+from dashboard.dispatch.models import (
+    Batch,
+    BatchEntry,
+    Delivery,
+    SchedulerPoll,
+    SendLimit,
+    SendSpend,
+)
 from dashboard.events.models import Collaborator, Event, Guest
 from dashboard.messages.models import Message
+from dashboard.suppressions.models import Suppression, WebhookReceipt
 
 __all__ = [
     "ApiToken",
@@ -19,5 +27,9 @@ __all__ = [
     "Message",
     "RateLimitCounter",
     "SchedulerPoll",
+    "SendLimit",
+    "SendSpend",
+    "Suppression",
     "User",
+    "WebhookReceipt",
 ]

@@ -456,7 +456,7 @@ def sent_with_failures(dispatcher, make_event, make_guests, make_message, smtp_s
     event = make_event()
     make_guests(event, 4)
     make_guests(event, 2, prefix="bad")
-    smtp_server.handler.rules = {"bad": "550 5.1.1 No such user here"}
+    smtp_server.handler.rules = {"bad": "550 5.7.1 Recipient refused by policy"}
     message = make_message(event)
     dispatcher.poll()
     db.session.refresh(message)

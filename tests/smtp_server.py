@@ -10,10 +10,12 @@ import email
 import email.policy
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 def free_port() -> int:
@@ -27,6 +29,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    #: When the server accepted it (seconds since the epoch).
+    at: float = field(default_factory=time.time)
 
     @property
     def message(self) -> EmailMessage:
@@ -60,15 +64,28 @@ class Recorder:
 
 
 class SMTPServer:
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, login: tuple[str, str] | None = None):
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.handler = Recorder()
+        #: (user, password) this server accepts in AUTH; None: it offers no AUTH.
+        self.login = login
         self._controller: Controller | None = None
 
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        user, password = auth_data.login.decode(), auth_data.password.decode()
+        return AuthResult(success=(user, password) == self.login, handled=False)
+
     def start(self) -> SMTPServer:
+        auth = {}
+        if self.login is not None:
+            auth = {"authenticator": self._authenticate, "auth_require_tls": False}
         self._controller = Controller(
-            self.handler, hostname=self.host, port=self.port, data_size_limit=50 * 1024 * 1024
+            self.handler,
+            hostname=self.host,
+            port=self.port,
+            data_size_limit=50 * 1024 * 1024,
+            **auth,
         )
         self._controller.start()
         return self

@@ -1,5 +1,6 @@
 """Start-up validation: bad settings stop the app with one clear line."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,8 +62,51 @@ def test_transport_defaults_follow_mail_server(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "env, picked",
+    [
+        ({}, "log"),
+        ({"SES_REGION": "eu-west-1"}, "ses"),
+        ({"SES_REGION": "eu-west-1", "MAIL_SERVER": "smtp.example.org"}, "smtp"),
+        ({"MAIL_SERVER": "smtp.example.org", "RESEND_API_KEY": "re_123"}, "resend"),
+        ({"RESEND_API_KEY": "re_123", "MAIL_TRANSPORT": "SES", "SES_REGION": "x"}, "ses"),
+        ({"RESEND_API_KEY": "re_123", "MAIL_TRANSPORT": "log"}, "log"),
+    ],
+)
+def test_the_first_configured_transport_wins_unless_one_is_named(tmp_path, env, picked):
+    """The seed's order: Resend, then SMTP, then SES, else the log."""
+    assert load_config({"APP_ENV": "testing", **env}, tmp_path)["MAIL_TRANSPORT"] == picked
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"MAIL_TRANSPORT": "mailgun"}, "must be one of resend, smtp, ses, log"),
+        ({"MAIL_TRANSPORT": "resend"}, "MAIL_TRANSPORT=resend needs RESEND_API_KEY"),
+        ({"MAIL_TRANSPORT": "ses"}, "MAIL_TRANSPORT=ses needs SES_REGION"),
+        ({"MAIL_TRANSPORT": "smtp"}, "MAIL_TRANSPORT=smtp needs MAIL_SERVER"),
+        ({"RESEND_API_URL": "api.resend.com"}, "RESEND_API_URL='api.resend.com' must be an http"),
+        ({"SES_ENDPOINT_URL": "ftp://x.example"}, "SES_ENDPOINT_URL='ftp://x.example' must be"),
+        ({"RESEND_WEBHOOK_SECRET": "secret"}, "RESEND_WEBHOOK_SECRET is not a signing secret"),
+        ({"DISPATCH_DAILY_QUOTA": "0"}, "DISPATCH_DAILY_QUOTA=0 must be at least 1"),
+        ({"RESEND_BATCH_SIZE": "many"}, "RESEND_BATCH_SIZE='many' is not a whole number"),
+        ({"RESEND_BATCH_SIZE": "101"}, "RESEND_BATCH_SIZE=101: Resend takes at most 100"),
+    ],
+)
+def test_provider_settings_are_checked_at_start_up(tmp_path, env, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config({"APP_ENV": "testing", **env}, tmp_path)
+
+
+def test_resend_settings_have_their_defaults(tmp_path):
+    config = load_config({"APP_ENV": "testing", "RESEND_API_KEY": "re_1"}, tmp_path)
+    assert config["RESEND_API_URL"] == "https://api.resend.com"
+    assert (config["RESEND_BATCH_SIZE"], config["DISPATCH_DAILY_QUOTA"]) == (100, None)
+
+
+@pytest.mark.parametrize(
     "env, expected",
     [
+        ({"MAIL_TRANSPORT": "resend"}, "MAIL_TRANSPORT=resend needs RESEND_API_KEY"),
         ({"DISPATCH_DRY_RUN": "maybe"}, "DISPATCH_DRY_RUN='maybe' is not a boolean"),
         ({"DATABASE_URL": "nope://"}, "DATABASE_URL"),
         ({"SECRET_KEY": ""}, "SECRET_KEY is not set"),

@@ -50,6 +50,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 NAV_LINKS = [
     ("admin.batches", "All batches"),
     ("admin.failures", "Failed deliveries"),
+    ("admin.suppressions", "Suppressed"),
     ("admin.outbox", "Outbox"),
 ]
 BATCHES_PER_PAGE = 25

@@ -265,6 +265,7 @@ class RecipientCount(Out):
     left_out: Count = Field(description="In the audience but not receiving it.")
     unsubscribed: Count
     no_address: Count
+    suppressed: Count = Field(description="On the suppression list (hard bounces, complaints).")
 
 
 # --- batches ------------------------------------------------------------------------------

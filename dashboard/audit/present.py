@@ -22,6 +22,7 @@ ACTIONS = {
     "batch.start": "Batch started",
     "batch.retry_failed": "Retry of the failed recipients queued",
     "batch.send_one": "Single re-send queued",
+    "suppression.lift": "Suppression lifted",
     "event.create": "Event created",
     "event.edit": "Event edited",
     "event.move": "Event moved",

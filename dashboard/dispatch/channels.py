@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import sqlalchemy as sa
 
 from dashboard.db_types import utcnow
-from dashboard.dispatch.mime import MessageBuilder
+from dashboard.dispatch.mime import CALENDAR_NAME, MessageBuilder, unsubscribe_headers
 from dashboard.dispatch.transports import Payload, TransportSpec, idempotency_key
 from dashboard.dispatch.transports import build as build_transport
 from dashboard.events.models import Guest
+from dashboard.suppressions import services as suppressions
 
 if TYPE_CHECKING:
     from dashboard.dispatch.settings import DispatchSettings
@@ -71,6 +72,11 @@ class Channel:
 
     def usable_address(self) -> sa.ColumnElement[bool]:
         raise NotImplementedError
+
+    def suppression(self) -> sa.ColumnElement[str | None] | None:
+        """SQL: why the guest's address is on this channel's suppression list (NULL if it is
+        not), or None for a channel that keeps no such list."""
+        return None
 
     def composer(
         self, settings: DispatchSettings, message_id: int, renderer: MessageRenderer
@@ -141,6 +147,11 @@ class EmailComposer:
             idempotency_key=idempotency_key(delivery_id),
             subject=rendered.subject,
             body=text,
+            from_header=builder.from_display,
+            html=html,
+            reply_to=builder.reply_to_address,
+            headers=unsubscribe_headers(rendered.unsubscribe_url),
+            attachments=((CALENDAR_NAME, calendar),) if calendar else (),
         )
 
 
@@ -154,7 +165,7 @@ class EmailChannel(Channel):
     label = "E-mail"
     transport_setting = "MAIL_TRANSPORT"
     default_transport = "log"
-    transports = frozenset({"smtp", "log"})
+    transports = frozenset({"resend", "smtp", "ses", "log"})
     no_address_reason = "no usable e-mail address"
 
     def address(self) -> sa.ColumnElement[str]:
@@ -170,6 +181,9 @@ class EmailChannel(Channel):
             ~Guest.email.like("%@%@%"),
             *(~Guest.email.contains(char, autoescape=True) for char in NEVER_IN_AN_ADDRESS),
         )
+
+    def suppression(self) -> sa.ColumnElement[str | None]:
+        return suppressions.reason_for(Guest.email_key)  # type: ignore[return-value]
 
     def composer(
         self, settings: DispatchSettings, message_id: int, renderer: MessageRenderer

@@ -71,7 +71,8 @@ def claim_in_flight(
             sa.or_(Message.resume_at.is_(None), Message.resume_at <= now),
             lease_lapsed(now, lease),
         )
-        .values(worker=worker, heartbeat_at=now, updated_at=now)
+        # Whatever it waited for (a quota, a "slow down") is over: it sends again.
+        .values(worker=worker, heartbeat_at=now, updated_at=now, status_reason=None)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1

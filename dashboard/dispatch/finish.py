@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -17,7 +18,10 @@ from dashboard.dispatch import claim, states
 from dashboard.dispatch.models import Batch, BatchStatus, Delivery, DeliveryStatus
 from dashboard.dispatch.queries import batch_figures, delivery_counts, entry_counts, kept_figures
 from dashboard.dispatch.rules import retryable
+from dashboard.dispatch.sending import QuotaWait
 from dashboard.dispatch.settings import Context
+from dashboard.dispatch.transports import Refused, SlowDown, Unreachable
+from dashboard.events.models import Event
 from dashboard.messages.models import Message, MessageStatus
 
 log = logging.getLogger(__name__)
@@ -41,9 +45,11 @@ def finish(
     error: str | None = None,
     pause: timedelta | None = None,
     release: bool = True,
+    alert: str | None = None,
 ) -> BatchStatus:
     """Give the batch its final status and figures; settle the message unless ``release``
-    is off (another worker holds it now).
+    is off (another worker holds it now). ``alert``: what the message page says while the
+    message waits out ``pause``.
 
     First the batch is sealed, so no helper claims more of it, and the chunks helpers are
     still sending are waited for (at most one lease), so their outcomes are in the figures.
@@ -75,7 +81,7 @@ def finish(
     if not moved:  # recovery ended it meanwhile: keep its status, bring its figures up to date
         session.execute(sa.update(Batch).where(Batch.id == batch_id).values(**counts))
     if release:
-        settle_message(ctx, message_id, now, pause=pause)
+        settle_message(ctx, message_id, now, pause=pause, reason=alert)
         claim.release_lease(session, message_id, ctx.worker)
     session.commit()
     log.info("batch %s of message %s: %s %s", batch_id, message_id, status.value, counts)
@@ -93,6 +99,90 @@ def pause_for_outage(ctx: Context, batch_id: int, message_id: int, reason: str) 
         interrupted=f"Mail server unreachable: {reason}. Sending resumes automatically.",
         pause=timedelta(seconds=ctx.settings.pause_seconds),
     )
+
+
+#: How long a message waits after the provider refused our credentials: nothing can go
+#: until someone fixes a setting (and restarts), so trying every poll would only add batches.
+REFUSED_PAUSE = timedelta(minutes=5)
+#: A provider's quota that came without a Retry-After.
+PROVIDER_QUOTA_PAUSE = timedelta(hours=1)
+
+
+def pause_for(ctx: Context, batch_id: int, message_id: int, error: Unreachable) -> BatchStatus:
+    """Stop the batch for what was nobody's fault, charging nobody, and say on the message
+    page what it waits for and until when: an outage, a "slow down", a quota, or refused
+    credentials."""
+    if type(error) is Unreachable:
+        return pause_for_outage(ctx, batch_id, message_id, str(error))
+    now = ctx.clock()
+    interrupted, alert, wait = _explain(ctx, message_id, error, now)
+    log.warning("message %s waits %s: %s", message_id, wait, interrupted)
+    return finish(
+        ctx,
+        batch_id,
+        message_id,
+        interrupted=interrupted,
+        pause=wait,
+        alert=alert[:300],
+    )
+
+
+def _explain(
+    ctx: Context, message_id: int, error: Unreachable, now: datetime
+) -> tuple[str, str, timedelta]:
+    """The batch's error, the message page's alert, and the wait."""
+    seconds = getattr(error, "retry_after", None)
+    asked = timedelta(seconds=seconds) if seconds is not None else None
+    pause = timedelta(seconds=ctx.settings.pause_seconds)
+    if isinstance(error, Refused):
+        wait = max(pause, REFUSED_PAUSE)
+        at = _local(ctx, message_id, now + wait)
+        fix = f"fix {error.setting}" if error.setting else "fix the mail settings"
+        return (
+            f"The mail provider refused our credentials ({error}). Nobody was charged an "
+            f"attempt; {fix} and sending resumes (next try at {at}).",
+            f"Sending stopped: the mail provider refused our credentials ({error}). "
+            f"To do: {fix}. Next try at {at}.",
+            wait,
+        )
+    if isinstance(error, QuotaWait):
+        wait = asked or pause
+        at = _local(ctx, message_id, now + wait)
+        return (
+            f"The daily quota (DISPATCH_DAILY_QUOTA) is used up; sending resumes at {at}.",
+            f"Waiting for the daily quota; resumes at {at}",
+            wait,
+        )
+    if isinstance(error, SlowDown) and error.quota:
+        wait = asked or PROVIDER_QUOTA_PAUSE
+        at = _local(ctx, message_id, now + wait)
+        return (
+            f"The mail provider's quota is used up ({error}); sending resumes at {at}.",
+            f"Waiting for the mail provider's quota; resumes at {at}",
+            wait,
+        )
+    wait = max(asked or pause, pause)
+    at = _local(ctx, message_id, now + wait)
+    return (
+        f"The mail server asked us to slow down ({error}); nobody was charged an attempt "
+        f"and sending resumes at {at}.",
+        f"Waiting: the mail server asked us to slow down; resumes at {at}",
+        wait,
+    )
+
+
+def _local(ctx: Context, message_id: int, when: datetime) -> str:
+    """``when`` in the event's time zone: "14:05" today, "Thu 3 Dec 14:05" on another day."""
+    zone = ctx.session.scalar(
+        sa.select(Event.timezone)
+        .join(Message, Message.event_id == Event.id)
+        .where(Message.id == message_id)
+    )
+    tz = ZoneInfo(zone or "UTC")
+    local, today = when.astimezone(tz), ctx.clock().astimezone(tz)
+    if local.date() == today.date():
+        return f"{local:%H:%M}"
+    return f"{local:%a} {local.day} {local:%b %H:%M}"
 
 
 def lost_lease(ctx: Context, batch_id: int, message_id: int) -> BatchStatus:
@@ -119,15 +209,21 @@ def wait_for_helpers(ctx: Context, batch_id: int, message_id: int) -> None:
 
 
 def settle_message(
-    ctx: Context, message_id: int, now: datetime, pause: timedelta | None = None
+    ctx: Context,
+    message_id: int,
+    now: datetime,
+    pause: timedelta | None = None,
+    reason: str | None = None,
 ) -> None:
-    """Decide what a sending message waits for next, or give it its final status."""
+    """Decide what a sending message waits for next, or give it its final status.
+
+    ``reason``: why it waits out ``pause`` (shown on its page until it sends again)."""
     session = ctx.session
     status = session.scalar(sa.select(Message.status).where(Message.id == message_id))
     if status is not MessageStatus.SENDING:
         return
     if pause is not None:
-        _resume_at(ctx, message_id, now + pause)
+        _resume_at(ctx, message_id, now + pause, reason)
         return
     pending = Delivery.status == DeliveryStatus.PENDING
     waiting, dry = session.execute(
@@ -158,6 +254,7 @@ def settle_message(
         now=now,
         expected=[MessageStatus.SENDING],
         resume_at=None,
+        status_reason=None,
         **kept_figures(counts),
     )
 
@@ -178,5 +275,11 @@ def _end_dry_run(ctx: Context, message_id: int, now: datetime, dry: int, sent: i
     )
 
 
-def _resume_at(ctx: Context, message_id: int, when: datetime | None) -> None:
-    ctx.session.execute(sa.update(Message).where(Message.id == message_id).values(resume_at=when))
+def _resume_at(
+    ctx: Context, message_id: int, when: datetime | None, reason: str | None = None
+) -> None:
+    ctx.session.execute(
+        sa.update(Message)
+        .where(Message.id == message_id)
+        .values(resume_at=when, status_reason=reason)
+    )

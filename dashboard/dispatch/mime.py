@@ -57,6 +57,24 @@ def encode_body(text: str) -> bytes:
     return encoded.replace(b"\n", CRLF)
 
 
+def display_address(name: str, address: str) -> str:
+    """``Name <address>`` in plain UTF-8 (quoted when the name needs it), for JSON APIs."""
+    name = _one_line(name)
+    if not name:
+        return address.strip()
+    if any(char in name for char in '()<>[]:;@\\,."'):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address.strip()}>"
+
+
+def unsubscribe_headers(unsubscribe_url: str) -> tuple[tuple[str, str], ...]:
+    """RFC 8058 one-click unsubscribe, as (name, value) pairs."""
+    return (
+        ("List-Unsubscribe", f"<{unsubscribe_url}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    )
+
+
 def encode_html(html: str) -> bytes:
     """The HTML part's transfer encoding header line, a blank line, and the content.
 
@@ -91,6 +109,9 @@ class MessageBuilder:
         self.sender_address = address or sender
         self.from_header = encode_address(sender_name or name, self.sender_address)
         self.reply_to = f"Reply-To: {encode_address('', reply_to)}\r\n" if reply_to else ""
+        #: The same sender and Reply-To for an HTTP API, which takes UTF-8 as it is.
+        self.from_display = display_address(sender_name or name, self.sender_address)
+        self.reply_to_address = reply_to or None
         self.domain = message_id_domain
         token = secrets.token_hex(12)
         self.mixed = f"=_mixed_{token}".encode("ascii")

@@ -177,3 +177,29 @@ class SchedulerPoll(db.Model):
     name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     last_poll_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(sa.Text())
+
+
+class SendLimit(db.Model):
+    """Shared by every dispatcher process on the database: the pacing of requests.
+
+    ``next_at`` (seconds since the epoch) is the first free slot of the ``rate`` timeline:
+    a process reserves the slots of a chunk by moving it forward in one UPDATE, so all
+    processes together keep ``DISPATCH_RATE_PER_SECOND``; a provider's "slow down" moves it
+    past the wait, so every process waits. The ``quota`` row is locked while the daily
+    quota is counted, so two processes never spend the same remainder.
+    """
+
+    __tablename__ = "send_limits"
+
+    name: Mapped[str] = mapped_column(sa.String(30), primary_key=True)
+    next_at: Mapped[float] = mapped_column(sa.Float(), default=0.0)
+
+
+class SendSpend(db.Model):
+    """E-mails handed to the transport at ``at``: the rolling 24 hours of the daily quota."""
+
+    __tablename__ = "send_spends"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    amount: Mapped[int] = mapped_column()

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from dashboard.audit.services import SCHEDULER, Actor, record
 from dashboard.db_types import utcnow
 from dashboard.dispatch import channels, claim, rules, staleness, states
-from dashboard.dispatch.finish import finish, pause_for_outage, settle_message
+from dashboard.dispatch.finish import finish, pause_for, settle_message
 from dashboard.dispatch.models import (
     Batch,
     BatchStatus,
@@ -329,7 +329,7 @@ class Dispatcher:
                 try:
                     run.pool.open()
                 except Unreachable as error:
-                    return pause_for_outage(self.ctx, batch_id, message_id, str(error))
+                    return pause_for(self.ctx, batch_id, message_id, error)
             return run.walk(rules.passes(self.settings.max_attempts, as_of, only_delivery))
         finally:
             run.close()

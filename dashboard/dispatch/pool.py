@@ -3,7 +3,9 @@
 Only the dispatcher's main thread touches the database; the threads only talk to the
 server. A chunk of payloads is cut into groups of the transport's ``group_size`` (one
 payload for SMTP, up to a provider's batch size for an HTTP API); each group is one task
-(and one step of the rate limit), and the results come back in the order of the payloads.
+(one request, and one step of the request rate), and the results come back in the order
+of the payloads. The rate is kept across processes by the slots the main thread reserved
+in the database (``pacing.reserve_slots``): a task waits for its slot before it sends.
 """
 
 from __future__ import annotations
@@ -22,36 +24,22 @@ from dashboard.dispatch.transports import (
     Unreachable,
 )
 
+Result = SendResult | Unreachable
 
-class RateLimiter:
-    """At most ``rate`` sends per second across all workers (None: unlimited)."""
 
-    def __init__(self, rate: float | None):
-        self.interval = 1.0 / rate if rate else 0.0
-        self.next_slot = time.monotonic()
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self.lock:
-            now = time.monotonic()
-            slot = max(self.next_slot, now)
-            self.next_slot = slot + self.interval
-        delay = slot - time.monotonic()
+def wait_until(moment: float | None) -> None:
+    """Sleep until the wall-clock time ``moment`` (shared by every process on the host)."""
+    if moment is not None:
+        delay = moment - time.time()
         if delay > 0:
             time.sleep(delay)
 
 
-Result = SendResult | Unreachable
-
-
 class SenderPool:
-    def __init__(self, spec: TransportSpec, size: int, rate: float | None = None):
+    def __init__(self, spec: TransportSpec, size: int):
         self.make_transport = spec.make
         self.group_size = max(1, spec.group_size)
         self.size = max(1, size)
-        self.limiter = RateLimiter(rate)
         self.local = threading.local()
         self.transports: list[Transport] = []
         self.lock = threading.Lock()
@@ -70,18 +58,29 @@ class SenderPool:
                 self.transports.append(transport)
         return transport
 
-    def _send(self, group: Sequence[Payload]) -> list[Result]:
-        self.limiter.wait()
+    def _send(self, group: Sequence[Payload], slot: float | None) -> list[Result]:
+        wait_until(slot)
         try:
             return self._transport().send_group(group)
         except Unreachable as error:
             return [error] * len(group)
 
-    def submit(self, payloads: Sequence[Payload]) -> list[Future[list[Result]]]:
+    def groups(self, payloads: Sequence[Payload]) -> list[Sequence[Payload]]:
+        """``payloads`` cut into the requests the transport makes."""
         size = self.group_size
+        return [payloads[first : first + size] for first in range(0, len(payloads), size)]
+
+    def submit_group(self, group: Sequence[Payload], slot: float | None) -> Future[list[Result]]:
+        """One request, sent once the wall clock reaches ``slot``."""
+        return self.executor.submit(self._send, group, slot)
+
+    def submit(
+        self, payloads: Sequence[Payload], start: float | None = None, interval: float = 0.0
+    ) -> list[Future[list[Result]]]:
+        """One task per group; group ``i`` waits for the slot ``start + i * interval``."""
         return [
-            self.executor.submit(self._send, payloads[start : start + size])
-            for start in range(0, len(payloads), size)
+            self.submit_group(group, None if start is None else start + i * interval)
+            for i, group in enumerate(self.groups(payloads))
         ]
 
     def wait(

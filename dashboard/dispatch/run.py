@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from datetime import datetime
@@ -29,17 +30,20 @@ from dashboard.dispatch.finish import (
     finish,
     lost_lease,
     owner_heartbeat,
-    pause_for_outage,
+    pause_for,
 )
 from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger, Delivery
 from dashboard.dispatch.pool import SenderPool
 from dashboard.dispatch.record import Outcome, record_outcomes
+from dashboard.dispatch.sending import Sender
 from dashboard.dispatch.settings import Context
 from dashboard.dispatch.transports import Payload, SendResult, TransportSpec, Unreachable
 from dashboard.events.models import Event, Guest
-from dashboard.messages.audience import REASON_REMOVED, REASON_UNSUBSCRIBED
+from dashboard.messages.audience import REASON_REMOVED, REASON_UNSUBSCRIBED, SUPPRESSED
 from dashboard.messages.models import Message
 from dashboard.messages.rendering import MessageRenderer
+from dashboard.suppressions import services as suppressions
+from dashboard.suppressions.models import SuppressionKind
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +89,7 @@ class BatchRun:
         self.message_id = message.id
         self.leader = leader
         self.address = channel.address()
+        self.suppression = channel.suppression()
         self.renderer = MessageRenderer(
             event,
             message.subject,
@@ -93,8 +98,18 @@ class BatchRun:
             attach_calendar=message.attach_calendar,
         )
         self.composer = channel.composer(settings, message.id, self.renderer)
-        self.pool = SenderPool(spec, settings.concurrency, settings.rate_per_second)
+        self.transport = spec.name
+        self.pool = SenderPool(spec, settings.concurrency)
         self.tick = max(1.0, settings.lease_seconds / 4)
+        # A provider's batch request carries a whole group: a chunk holds one per sending
+        # thread, so they go in parallel. A crash repeats at most that chunk, and a provider
+        # with idempotency keys answers its repeat from the first send.
+        grouped = spec.group_size > 1
+        self.chunk = max(settings.commit_every, spec.group_size * settings.concurrency * grouped)
+        # A deliberate re-send is a new request: a provider must not answer it from the
+        # first send's idempotency key.
+        trigger = ctx.session.scalar(sa.select(Batch.trigger).where(Batch.id == batch_id))
+        self.key_suffix = f"/resend-{batch_id}" if trigger is BatchTrigger.SEND_ONE else ""
         self.processed = 0
 
     def close(self) -> None:
@@ -159,7 +174,7 @@ class BatchRun:
                 now=ctx.clock(),
                 lease=ctx.settings.lease,
                 after_id=last_id,
-                limit=ctx.settings.commit_every,
+                limit=self.chunk,
             )
             ctx.session.commit()
             if not ids:
@@ -173,27 +188,37 @@ class BatchRun:
         rows = self._load(ids)
         attempts_of = {row.id: row.attempts for row in rows}
         outcomes, payloads = self._compose(rows)
-        results = self.pool.wait(
-            self.pool.submit(payloads), self.tick, partial(self.heartbeat, ids)
-        )
-        unreachable: Unreachable | None = None
-        for payload, result in zip(payloads, results, strict=True):
-            if isinstance(result, Unreachable):
-                unreachable = unreachable or result  # not charged to the recipient
-            else:
+        sender = Sender(self.ctx, self.pool, self.tick, partial(self.heartbeat, ids))
+        sent = sender.send(payloads)
+        for payload, result in zip(payloads, sent.results, strict=True):
+            # Not charged to the recipient: held back by the quota, or nobody's fault.
+            if result is not None and not isinstance(result, Unreachable):
                 outcomes.append((payload.delivery_id, attempts_of[payload.delivery_id], result))
         self._keep_recipients(rows)  # written after the send, with its outcomes (one commit)
+        self._suppress_refused(payloads, sent.results)
         still_owner = self.record(outcomes)
         self.processed += len(outcomes)
-        if unreachable is not None:
+        if sent.stop is not None:
             if not self.leader:
                 claim.release_claims(self.ctx.session, self.message_id, self.ctx.worker)
                 self.ctx.session.commit()
                 return BatchStatus.INTERRUPTED  # the owner pauses the message
-            return pause_for_outage(self.ctx, self.batch_id, self.message_id, str(unreachable))
+            return pause_for(self.ctx, self.batch_id, self.message_id, sent.stop)
         if not still_owner:
             return lost_lease(self.ctx, self.batch_id, self.message_id)
         return None
+
+    def _suppress_refused(self, payloads: list[Payload], results: list[Any]) -> None:
+        """Addresses refused for good join the suppression list (with this chunk's commit)."""
+        refused = [
+            suppressions.Refusal(
+                payload.recipient, SuppressionKind.HARD_BOUNCE, result.error or "", self.transport
+            )
+            for payload, result in zip(payloads, results, strict=True)
+            if isinstance(result, SendResult) and result.suppress
+        ]
+        if refused:
+            suppressions.suppress(self.ctx.session, refused, self.ctx.clock())
 
     def _load(self, ids: list[int]) -> list[Any]:
         rows = self.ctx.session.execute(
@@ -207,6 +232,7 @@ class BatchRun:
                 Guest.removed_at,
                 Delivery.name.label("kept_name"),
                 Delivery.email.label("kept_address"),
+                (sa.null() if self.suppression is None else self.suppression).label("suppressed"),
             )
             .join(Guest, Guest.id == Delivery.guest_id)
             .where(Delivery.id.in_(ids))
@@ -226,10 +252,17 @@ class BatchRun:
             if row.unsubscribed_at is not None:
                 outcomes.append((row.id, row.attempts, rules.Skip(REASON_UNSUBSCRIBED)))
                 continue
+            if row.suppressed is not None:  # bounced or complained since the row was made
+                outcomes.append((row.id, row.attempts, rules.Skip(SUPPRESSED + row.suppressed)))
+                continue
             try:
                 guest = SimpleNamespace(name=row.name, email=row.address, token=row.token)
                 rendered = self.renderer.render(guest)  # type: ignore[arg-type]
-                payloads.append(self.composer.compose(row.id, rendered))
+                payload = self.composer.compose(row.id, rendered)
+                if self.key_suffix:
+                    key = payload.idempotency_key + self.key_suffix
+                    payload = dataclasses.replace(payload, idempotency_key=key)
+                payloads.append(payload)
             except Exception as error:  # noqa: BLE001 - one recipient's problem only
                 log.warning("delivery %s could not be rendered: %s", row.id, error)
                 failure = SendResult.permanent(f"could not render: {error}")

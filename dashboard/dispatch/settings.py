@@ -31,6 +31,13 @@ class DispatchSettings:
     pause_seconds: float = 60.0
     #: A scheduled message found later than this after its send time is held back, not sent.
     stale_after_minutes: int = 360
+    #: E-mails all processes together may hand to the transport in any 24 hours (None: no cap).
+    daily_quota: int | None = None
+    #: After a "slow down" without Retry-After: the first wait, doubled each time, and how
+    #: many waits a chunk makes before the batch stops (a longer wait stops it at once).
+    slow_down_seconds: float = 1.0
+    slow_down_waits: int = 3
+    max_inline_wait: float = 30.0
 
     @property
     def lease(self) -> timedelta:
@@ -64,6 +71,7 @@ class DispatchSettings:
             lease_seconds=float(lease),
             pause_seconds=max(float(config["DISPATCH_RETRY_BASE_SECONDS"]), poll),
             stale_after_minutes=int(config.get("DISPATCH_STALE_AFTER_MINUTES", 360)),
+            daily_quota=config.get("DISPATCH_DAILY_QUOTA"),
         )
 
 

@@ -4,9 +4,15 @@ A transport carries a group of composed payloads and returns one result per payl
 SMTP sends them one by one over its connection, an HTTP provider may send a whole group
 in one request (its ``group_size``). ``send`` never raises for a recipient's problem; it
 returns a ``SendResult`` that says sent, or failed with the error classified as
-transient (retry later) or permanent (do not retry). ``Unreachable`` is raised when the
-server cannot be reached at all, so the dispatcher pauses the batch instead of charging
-an attempt to every recipient.
+transient (retry later) or permanent (do not retry). What is nobody's fault is raised (or
+returned in place of a result) as ``Unreachable`` and charged to nobody:
+
+- ``Unreachable`` itself: the server cannot be reached; the batch pauses and resumes later;
+- ``SlowDown``: the server asked us to send less (HTTP 429 with ``Retry-After``, a
+  provider's quota, SMTP 421/450/451/452/454): the whole transport waits, then the same
+  payloads go again;
+- ``Refused``: the server refused our credentials (HTTP 401/403, SMTP 535): the batch
+  stops with an alert on the message page until the setting is fixed.
 
 Transports are registered by name (``register``); a channel names the ones that can
 carry its payloads, and the configuration picks one of them.
@@ -47,6 +53,15 @@ class Payload:
     idempotency_key: str
     subject: str = ""
     body: str = ""
+    #: What an HTTP API takes instead of the MIME bytes (made from the same values once,
+    #: so nothing is built twice): the formatted From, the HTML part and Reply-To when the
+    #: message has them, and the extra headers (List-Unsubscribe and its one-click Post).
+    from_header: str = ""
+    html: str | None = None
+    reply_to: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    #: Files attached to the message, as (filename, content): the calendar invitation.
+    attachments: tuple[tuple[str, bytes], ...] = ()
 
 
 def idempotency_key(delivery_id: int) -> str:
@@ -60,6 +75,9 @@ class SendResult:
     kind: ErrorKind | None = None
     provider_id: str | None = None
     dry_run: bool = False
+    #: A permanent refusal of the address itself (SMTP 5xx on RCPT for an unknown mailbox, a
+    #: provider's 422 for the recipient): the address joins the suppression list.
+    suppress: bool = False
 
     @classmethod
     def sent(cls, provider_id: str | None = None) -> SendResult:
@@ -70,12 +88,45 @@ class SendResult:
         return cls(False, error=error, kind=ErrorKind.TRANSIENT)
 
     @classmethod
-    def permanent(cls, error: str) -> SendResult:
-        return cls(False, error=error, kind=ErrorKind.PERMANENT)
+    def permanent(cls, error: str, *, suppress: bool = False) -> SendResult:
+        return cls(False, error=error, kind=ErrorKind.PERMANENT, suppress=suppress)
 
 
 class Unreachable(Exception):
     """The server cannot be reached; nothing was charged to the recipient."""
+
+
+class SlowDown(Unreachable):
+    """The server asked us to send less. The whole transport waits ``retry_after`` seconds
+    (when the server said) and the same payloads go again; nobody's attempt is spent.
+
+    ``quota``: a provider's daily or monthly quota is used up (a long wait).
+    ``recipient``: the answer concerned one recipient's transaction (an SMTP 4xx to RCPT
+    or DATA): if it keeps coming after the waits, it becomes that recipient's transient
+    failure, so one busy mailbox cannot hold a batch back for ever.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        quota: bool = False,
+        recipient: bool = False,
+    ):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.quota = quota
+        self.recipient = recipient
+
+
+class Refused(Unreachable):
+    """The server refused our credentials or account: nothing can be sent until someone
+    fixes ``setting``; the batch stops with an alert and nobody's attempt is spent."""
+
+    def __init__(self, message: str, setting: str = ""):
+        super().__init__(message)
+        self.setting = setting
 
 
 class Transport:
@@ -132,11 +183,46 @@ def build(name: str, config: dict[str, Any], mail_state: Any) -> TransportSpec:
     return builder(config, mail_state)
 
 
-def classify_code(code: int, text: str) -> SendResult:
+#: SMTP replies that ask the client to slow down rather than saying anything about the
+#: recipient (RFC 5321 4.2.2/4.2.3; 421 closes the connection).
+SLOW_DOWN_CODES = frozenset({421, 450, 451, 452, 454})
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def enhanced_status(text: str) -> tuple[int, int, int] | None:
+    """The RFC 3463 enhanced status code at the start of a reply text ("5.1.1 ..."), if any."""
+    match = _ENHANCED.match(text)
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+def about_the_mailbox(text: str) -> bool:
+    """The reply's enhanced status is about the address or its mailbox (X.1.x or X.2.x),
+    not about the server, the network or a policy."""
+    status = enhanced_status(text)
+    return status is not None and status[1] in (1, 2)
+
+
+def hard_bounce(code: int, text: str) -> bool:
+    """A permanent refusal of the recipient itself: an unknown or disabled mailbox (5.1.x,
+    5.2.x but a full one), or a bare 550/551/553 without an enhanced code. A refusal by
+    policy (5.7.x: relaying denied, spam) says nothing about the address."""
+    status = enhanced_status(text)
+    if status is None:
+        return code in (550, 551, 553)
+    return status[0] == 5 and status[1] in (1, 2) and status[1:] != (2, 2)
+
+
+def classify_code(code: int, text: str, *, rcpt: bool = False) -> SendResult:
+    """An SMTP reply as a result; raises ``SlowDown`` for a "slow down" answer.
+
+    ``rcpt``: the reply refused the recipient (RCPT TO), so a hard bounce suppresses it.
+    """
     message = f"{code} {text}".strip()
+    if code in SLOW_DOWN_CODES and not about_the_mailbox(text):
+        raise SlowDown(message, recipient=code != 421)
     if 400 <= code < 500:
         return SendResult.transient(message)
-    return SendResult.permanent(message)
+    return SendResult.permanent(message, suppress=rcpt and hard_bounce(code, text))
 
 
 def _decode(value: Any) -> str:
@@ -203,8 +289,9 @@ class SMTPTransport(Transport):
             if mail.username and mail.password:
                 conn.login(mail.username, mail.password)
         except smtplib.SMTPAuthenticationError as error:
-            raise Unreachable(
-                f"SMTP login refused: {error.smtp_code} {_decode(error.smtp_error)}"
+            raise Refused(
+                f"SMTP login refused: {error.smtp_code} {_decode(error.smtp_error)}",
+                setting="MAIL_USERNAME / MAIL_PASSWORD",
             ) from error
         except (OSError, smtplib.SMTPException) as error:
             raise Unreachable(f"cannot connect to {mail.server}:{mail.port}: {error}") from error
@@ -253,7 +340,7 @@ class SMTPTransport(Transport):
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
             self._reset()
-            return classify_code(code, _decode(text))
+            return classify_code(code, _decode(text), rcpt=True)
         except smtplib.SMTPSenderRefused as error:
             self._reset()
             return classify_code(error.smtp_code, _decode(error.smtp_error))
@@ -269,7 +356,7 @@ class SMTPTransport(Transport):
             return SendResult.permanent(f"invalid address: {error}")
         if refused:
             code, text = next(iter(refused.values()))
-            return classify_code(code, _decode(text))
+            return classify_code(code, _decode(text), rcpt=True)
         return SendResult.sent(email.message_id)
 
     def _reset(self) -> None:
@@ -323,3 +410,19 @@ register(
     ),
 )
 register("log", lambda config, mail: TransportSpec("log", LogTransport))
+
+
+def _resend(config: dict[str, Any], mail_state: Any) -> TransportSpec:
+    from dashboard.dispatch.resend import resend_spec
+
+    return resend_spec(config)
+
+
+def _ses(config: dict[str, Any], mail_state: Any) -> TransportSpec:
+    from dashboard.dispatch.ses import ses_spec  # boto3 is imported only where SES is used
+
+    return ses_spec(config)
+
+
+register("resend", _resend)
+register("ses", _ses)

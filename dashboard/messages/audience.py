@@ -19,6 +19,8 @@ from dashboard.messages.models import Audience
 REASON_UNSUBSCRIBED = "unsubscribed"
 #: Why a delivery made before its guest was removed is not sent.
 REASON_REMOVED = "removed from the guest list"
+#: What the reason of a guest whose address is on the suppression list starts with.
+SUPPRESSED = "suppressed: "
 
 
 def in_audience(audience: Audience | str) -> sa.ColumnElement[bool]:
@@ -32,16 +34,21 @@ def in_audience(audience: Audience | str) -> sa.ColumnElement[bool]:
 
 
 def receivable(channel: Channel = EMAIL) -> sa.ColumnElement[bool]:
-    return sa.and_(Guest.unsubscribed_at.is_(None), channel.usable_address())
+    clause = sa.and_(Guest.unsubscribed_at.is_(None), channel.usable_address())
+    suppressed = channel.suppression()
+    return clause if suppressed is None else sa.and_(clause, suppressed.is_(None))
 
 
 def skip_reason(channel: Channel = EMAIL) -> sa.Case[str]:
     """SQL CASE giving the skip reason for a guest, or NULL when the guest can receive."""
-    return sa.case(
+    whens: list[tuple[sa.ColumnElement[bool], sa.ColumnElement[str]]] = [
         (Guest.unsubscribed_at.is_not(None), sa.literal(REASON_UNSUBSCRIBED)),
         (~channel.usable_address(), sa.literal(channel.no_address_reason)),
-        else_=sa.null(),
-    )
+    ]
+    suppressed = channel.suppression()
+    if suppressed is not None:  # "suppressed: hard bounce on 2 Dec, 550 5.1.1 ..."
+        whens.append((suppressed.is_not(None), sa.literal(SUPPRESSED) + suppressed))
+    return sa.case(*whens, else_=sa.null())
 
 
 def audience_guests(event_id: int, audience: Audience | str) -> sa.Select[tuple[Guest]]:
@@ -55,6 +62,8 @@ class RecipientCount:
     will_receive: int
     unsubscribed: int
     no_address: int
+    #: Reachable but on the suppression list (hard bounces, complaints).
+    suppressed: int = 0
 
     @property
     def left_out(self) -> int:
@@ -71,6 +80,8 @@ class RecipientCount:
             reasons.append(f"{self.unsubscribed} unsubscribed")
         if self.no_address:
             reasons.append(f"{self.no_address} without a usable address")
+        if self.suppressed:
+            reasons.append(f"{self.suppressed} suppressed (bounced or complained)")
         return f"No guest would receive this: {', '.join(reasons)}."
 
 
@@ -80,15 +91,19 @@ def count_recipients(
     """One aggregate query over the (event_id, rsvp_status) index."""
     audience = Audience(audience)
     unsub = Guest.unsubscribed_at.is_not(None)
+    reachable = sa.and_(~unsub, channel.usable_address())
+    suppressed = channel.suppression()
+    on_list = sa.false() if suppressed is None else suppressed.is_not(None)
     row = session.execute(
         sa.select(
             sa.func.count(),
             sa.func.count().filter(receivable(channel)),
             sa.func.count().filter(unsub),
             sa.func.count().filter(sa.and_(~unsub, ~channel.usable_address())),
+            sa.func.count().filter(sa.and_(reachable, on_list)),
         ).where(Guest.event_id == event_id, in_audience(audience))
     ).one()
-    return RecipientCount(audience, row[0], row[1], row[2], row[3])
+    return RecipientCount(audience, row[0], row[1], row[2], row[3], row[4])
 
 
 def sample_guest(

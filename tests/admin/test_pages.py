@@ -69,7 +69,10 @@ def two_failing_events(
     make_guests(event_b, 3, prefix="bad")
     make_guests(event_b, 1, prefix="full")
     make_guests(event_b, 2)
-    smtp_server.handler.rules = {"bad": "550 5.1.1 No such user here", "full": "552 Mailbox full"}
+    smtp_server.handler.rules = {
+        "bad": "550 5.7.1 Recipient refused by policy",
+        "full": "552 Mailbox full",
+    }
     message_b = make_message(event_b, subject="Winter news")
     dispatcher.poll()
     return (event_a, message_a), (event_b, message_b)
@@ -78,7 +81,7 @@ def two_failing_events(
 def test_failures_grouped_by_reason(client, two_failing_events):
     (event_a, message_a), (event_b, message_b) = two_failing_events
     html = client.get("/admin/failures").get_data(as_text=True)
-    first = html.index("550 5.1.1 No such user here")
+    first = html.index("550 5.7.1 Recipient refused by policy")
     second = html.index("552 Mailbox full")
     assert first < second  # most frequent first
     assert "5 deliveries in 2 messages" in html

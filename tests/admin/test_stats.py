@@ -25,7 +25,7 @@ def seeded(app, dispatcher, make_event, make_guests, make_message, make_batch, s
     make_guests(event, 4)
     make_guests(event, 2, prefix="bad")
     make_guests(event, 2, prefix="busy")
-    smtp_server.handler.rules = {"bad": "550 5.1.1 No such user", "busy": "451 4.3.0 Try later"}
+    smtp_server.handler.rules = {"bad": "550 5.1.1 No such user", "busy": "452 4.2.2 Mailbox full"}
     dispatcher.settings = dataclasses.replace(dispatcher.settings, retry_base_seconds=600)
     sending = make_message(event)
     dispatcher.poll()

@@ -55,7 +55,7 @@ def test_one_batch_and_its_entries(client, owner, bearer, sent_with_failures):
     assert failed["total"] == 2
     assert {item["email"] for item in failed["items"]} == {"bad4@example.org", "bad5@example.org"}
     assert all(
-        item["outcome"] == "failed" and "550 5.1.1" in item["reason"] for item in failed["items"]
+        item["outcome"] == "failed" and "550 5.7.1" in item["reason"] for item in failed["items"]
     )
     assert all(item["processed_at"].endswith("+00:00") for item in failed["items"])
 

@@ -21,6 +21,7 @@ TINY = {
     "memory": {"n": 100, "runs": 1},
     "growth": {"scales": (100, 200), "repeats": 1, "poll_repeats": 2, "sent_messages": 2},
     "load": {"n": 100, "runs": 1, "idle_requests": 2},
+    "resend": {"n": 120, "rate": 200.0, "concurrency": 2},
 }
 
 
@@ -63,6 +64,11 @@ def test_every_section_at_tiny_sizes(tmp_path):
     assert load["problems"] == []
     assert load["locked"] == 0
     assert set(load["pages"]) == {"communications", "sent_tab"}
+
+    resend = results["resend"]
+    assert resend["exactly_once"], resend["problems"]
+    assert resend["modes"]["batched"]["requests"] == 2  # 100 + 20 e-mails
+    assert resend["modes"]["one_per_email"]["requests"] == 120
 
     out = tmp_path / "RESULTS.md"
     text = run.write_report(

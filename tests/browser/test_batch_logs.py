@@ -23,7 +23,7 @@ from tests.browser.conftest import (
     wait_until,
 )
 
-REJECTED = "550 5.1.1 No such user here"
+REJECTED = "550 5.7.1 Recipient refused by policy"
 
 
 def guests(good: int, bad: int) -> list[tuple[str, str, str]]:

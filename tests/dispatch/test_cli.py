@@ -30,7 +30,7 @@ def test_retry_failed_cli_resends_only_failed(
     event = make_event()
     make_guests(event, 3)
     make_guests(event, 1, prefix="bad")
-    smtp_server.handler.rules = {"bad": "550 no such user"}
+    smtp_server.handler.rules = {"bad": "550 5.7.1 Recipient refused by policy"}
     message = make_message(event)
     runner.invoke(args=["dispatch", "run-due"])
     smtp_server.handler.rules = {}

@@ -112,7 +112,7 @@ def test_4xx_retried_5xx_permanent_and_sums_add_up(
     make_guests(event, 3, prefix="busy")
     make_guests(event, 2, prefix="bad")
     smtp_server.handler.rules = {
-        "busy": "451 4.3.0 Try again later",
+        "busy": "452 4.2.2 Mailbox full, try again later",
         "bad": "550 5.1.1 No such user here",
     }
     message = make_message(event)
@@ -157,7 +157,7 @@ def test_transient_attempts_are_capped_in_sql(
 ):
     event = make_event()
     make_guests(event, 2, prefix="busy")
-    smtp_server.handler.rules = {"busy": "421 4.7.0 Too busy"}
+    smtp_server.handler.rules = {"busy": "450 4.2.1 Mailbox busy, try later"}
     message = make_message(event)
     for _ in range(dispatcher.settings.max_attempts + 3):
         dispatcher.poll()
@@ -232,7 +232,7 @@ def test_manual_retry_touches_only_failed_rows(
     event = make_event()
     make_guests(event, 4)
     make_guests(event, 2, prefix="bad")
-    smtp_server.handler.rules = {"bad": "550 mailbox unavailable"}
+    smtp_server.handler.rules = {"bad": "550 5.7.1 Recipient refused by policy"}
     message = make_message(event)
     dispatcher.poll()
     refresh(message)
@@ -337,7 +337,7 @@ def test_finished_message_keeps_figures_equal_to_its_rows(
     make_guests(event, 5)
     make_guests(event, 2, prefix="bad")
     make_guests(event, 1, prefix="gone", unsubscribed=True)
-    smtp_server.handler.rules = {"bad": "550 no such user"}
+    smtp_server.handler.rules = {"bad": "550 5.7.1 Recipient refused by policy"}
     message = make_message(event)
     dispatcher.poll()
     refresh(message)

@@ -110,7 +110,7 @@ def test_batch_page_lists_entries_with_reason_and_time(client, auth, sent_with_f
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert html.count('<tr class="entry-') == 6
-    assert "550 5.1.1 No such user here" in html
+    assert "550 5.7.1 Recipient refused by policy" in html
     assert "(permanent)" in html
     assert "bad4@example.org" in html and "Guest 0" in html
     assert re.search(r"<time datetime=\"[^\"]+\+00:00\">[^<]+CE?S?T</time>", html)  # event's zone
@@ -173,7 +173,7 @@ def test_failed_delivery_shows_attempt_history_across_batches(
     response = client.get(f"/events/{event.id}/deliveries/{bad.id}")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert html.count("550 5.1.1 No such user here") >= 2
+    assert html.count("550 5.7.1 Recipient refused by policy") >= 2
     assert "Retry failed" in html and "Scheduled send" in html
     fragment = client.get(f"/events/{event.id}/deliveries/{bad.id}", headers=HX)
     assert "<html" not in fragment.get_data(as_text=True)

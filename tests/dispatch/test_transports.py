@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import email
 import email.policy
-import time
 from types import SimpleNamespace
 
 import pytest
 
 from dashboard.dispatch.mime import MessageBuilder
 from dashboard.dispatch.models import ErrorKind
-from dashboard.dispatch.pool import RateLimiter
-from dashboard.dispatch.transports import Payload, SMTPTransport, Unreachable, idempotency_key
+from dashboard.dispatch.transports import (
+    Payload,
+    Refused,
+    SlowDown,
+    SMTPTransport,
+    Unreachable,
+    idempotency_key,
+)
+from tests.smtp_server import SMTPServer
 
 
 def mail_state(server):
@@ -64,21 +70,63 @@ def test_server_gone_raises_unreachable(smtp_server):
 
 
 @pytest.mark.parametrize(
-    "reply, kind",
+    "reply, kind, suppress",
     [
-        ("451 4.3.0 Greylisted", ErrorKind.TRANSIENT),
-        ("452 4.2.2 Mailbox full", ErrorKind.TRANSIENT),
-        ("550 5.1.1 User unknown", ErrorKind.PERMANENT),
-        ("553 5.1.3 Bad address", ErrorKind.PERMANENT),
+        ("452 4.2.2 Mailbox full", ErrorKind.TRANSIENT, False),  # about that mailbox
+        ("450 4.1.8 Sender domain has no MX", ErrorKind.TRANSIENT, False),
+        ("550 5.1.1 User unknown", ErrorKind.PERMANENT, True),  # a hard bounce
+        ("553 5.1.3 Bad address", ErrorKind.PERMANENT, True),
+        ("552 5.2.2 Mailbox full for good", ErrorKind.PERMANENT, False),
+        ("550 5.7.1 Relaying denied", ErrorKind.PERMANENT, False),  # policy: not the address
     ],
 )
-def test_reply_codes_are_classified(smtp_server, reply, kind):
+def test_reply_codes_are_classified(smtp_server, reply, kind, suppress):
     smtp_server.handler.rules = {"victim": reply}
     transport = SMTPTransport(mail_state(smtp_server), timeout=5)
     result = transport.send(outgoing(1, "victim@example.org"))
     assert not result.ok and result.kind is kind and reply in result.error
+    assert result.suppress is suppress
     assert transport.send(outgoing(2)).ok  # the connection is still usable afterwards
     transport.close()
+
+
+@pytest.mark.parametrize(
+    "reply, recipient",
+    [
+        ("451 4.3.0 Try again later", True),
+        ("450 4.7.1 Greylisted, come back in 5 minutes", True),
+        ("454 4.7.0 TLS not available now", True),
+        ("452 Too many recipients this hour", True),
+        ("421 4.7.0 Too many connections, slow down", False),
+    ],
+)
+def test_slow_down_replies_back_off_instead_of_charging_the_recipient(
+    smtp_server, reply, recipient
+):
+    smtp_server.handler.rules = {"victim": reply}
+    transport = SMTPTransport(mail_state(smtp_server), timeout=5)
+    [*_, result] = transport.send_group([outgoing(1), outgoing(2, "victim@example.org")])
+    assert isinstance(result, SlowDown) and reply in str(result)
+    assert result.recipient is recipient
+    smtp_server.handler.rules = {}
+    assert transport.send(outgoing(3)).ok  # reconnects after a 421 closed the connection
+    transport.close()
+
+
+def test_a_refused_login_is_refused_credentials_not_an_outage():
+    server = SMTPServer(login=("user", "right")).start()
+    try:
+        state = mail_state(server)
+        state.username, state.password = "user", "wrong"
+        with pytest.raises(Refused) as caught:
+            SMTPTransport(state, timeout=5).open()
+        assert "535" in str(caught.value) and "MAIL_USERNAME" in caught.value.setting
+        state.password = "right"
+        transport = SMTPTransport(state, timeout=5)
+        assert transport.send(outgoing(1)).ok
+        transport.close()
+    finally:
+        server.stop()
 
 
 def test_data_rejection_is_classified(smtp_server):
@@ -106,11 +154,3 @@ def test_mime_is_parseable_and_folded():
     assert parsed["To"].addresses[0].display_name == 'Ann "Quote" Ünï'
     assert parsed["From"].addresses[0].display_name == "Événements"
     assert parsed.get_content().replace("\r\n", "\n") == body
-
-
-def test_rate_limiter_spaces_sends():
-    limiter = RateLimiter(50.0)
-    start = time.monotonic()
-    for _ in range(11):
-        limiter.wait()
-    assert time.monotonic() - start >= 10 / 50.0 * 0.95

@@ -193,6 +193,7 @@ def world(app, make_user, event, make_guests, make_message, make_batch, add_coll
         "collaborator_id": collaborator.id,
         "token_id": 1,
         "entry_id": 1,  # an Outbox e-mail (none here: the page answers 404)
+        "suppression_id": 1,  # none here: lifting it answers 404
     }
     return admin.id, viewer.id, ids
 
