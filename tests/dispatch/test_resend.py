@@ -4,7 +4,6 @@ dispatcher through it with faults injected (429s, 500s, lost answers, bad keys).
 from __future__ import annotations
 
 import base64
-
 import dataclasses
 from collections import Counter
 from datetime import timedelta
