@@ -16,7 +16,7 @@ from dashboard.api.schemas import MAX_BULK_GUESTS, ChannelName, drop_default, op
 from dashboard.dispatch.queries import ENTRIES_PER_PAGE, EntryFilter
 from dashboard.events.models import EventStatus, RsvpStatus
 from dashboard.messages.models import Audience, MessageStatus
-from dashboard.messages.services import MAX_BODY, MAX_SUBJECT, Mode
+from dashboard.messages.services import MAX_BODY, MAX_HOLD_AFTER, MAX_SUBJECT, Mode
 from dashboard.web import DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_SEARCH
 
 # --- input ------------------------------------------------------------------------------------
@@ -96,6 +96,12 @@ _SUBJECT = f"One line of at most {MAX_SUBJECT} characters; placeholders like {{{
 _BODY = f"At most {MAX_BODY:,} characters."
 
 
+_HOLD = (
+    f"Send to the first N recipients (1 to {MAX_HOLD_AFTER:,}), then pause until a host "
+    "resumes it; null: no hold."
+)
+
+
 class MessageCreate(Input):
     audience: Audience
     channel: ChannelName = "email"
@@ -103,6 +109,30 @@ class MessageCreate(Input):
     body: str = Field(description=_BODY)
     mode: Mode = Mode.DRAFT
     send_at: str | None = Field(None, description=_SEND_AT, examples=["2030-06-01T18:00"])
+    hold_after: int | None = Field(None, description=_HOLD, examples=[20])
+
+
+MAX_TEST_ADDRESSES = 5
+
+
+class TestSendTo(Input):
+    """Where a test goes and whose values fill it; the mail is not a delivery."""
+
+    to: Annotated[list[str], Field(min_length=1, max_length=MAX_TEST_ADDRESSES)] = optional(
+        description=f"Up to {MAX_TEST_ADDRESSES} e-mail addresses (default: yours)."
+    )
+    guest_id: int = optional(
+        description="The guest it is rendered as (default: the preview's guest)."
+    )
+
+
+class TestSendDraft(TestSendTo):
+    """The message's fields as on the compose form (unsaved), plus where the test goes."""
+
+    audience: Audience = Audience.EVERYONE
+    channel: ChannelName = "email"
+    subject: str = Field(description=_SUBJECT)
+    body: str = Field(description=_BODY)
 
 
 class MessageUpdate(Input):
@@ -117,6 +147,7 @@ class MessageUpdate(Input):
         description="Switch between draft and scheduled, or send the edited message now.",
     )
     send_at: str | None = Field(None, description=_SEND_AT)
+    hold_after: int | None = Field(None, description=_HOLD)
 
 
 # --- query strings ------------------------------------------------------------------------------

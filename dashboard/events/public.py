@@ -18,6 +18,9 @@ bp = Blueprint("public", __name__)
 
 RSVP_RULE = "/r/<token>"
 UNSUBSCRIBE_RULE = "/u/<token>"
+#: What a preview puts in place of a guest's token: ``/r/preview`` and ``/u/preview`` are
+#: pages of their own that change nothing (a real token is 32 characters, never this).
+PREVIEW_TOKEN = "preview"
 INVALID_LINK = (
     "This link is not valid (any more). Use the most recent e-mail you received, "
     "or ask the host of the event for a new one."

@@ -12,18 +12,19 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import (
     DateTimeLocalField,
+    IntegerField,
     RadioField,
     SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Optional
+from wtforms.validators import NumberRange, Optional
 
 from dashboard.dispatch import channels
 from dashboard.events.models import Event
 from dashboard.messages.models import Audience, Message, MessageStatus
-from dashboard.messages.services import Mode
+from dashboard.messages.services import MAX_HOLD_AFTER, Mode
 
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
@@ -45,6 +46,14 @@ class ComposeForm(FlaskForm):
         "When", choices=[SelectChoice(m.value, m.label) for m in Mode], default=Mode.DRAFT.value
     )
     send_at = DateTimeLocalField("Send at", format=LOCAL_FORMATS, validators=[Optional()])
+    hold_after = IntegerField(
+        "Send to the first N guests, then wait for me",
+        validators=[
+            Optional(),
+            NumberRange(1, MAX_HOLD_AFTER, f"A number from 1 to {MAX_HOLD_AFTER:,}, or empty."),
+        ],
+        render_kw={"min": 1, "max": MAX_HOLD_AFTER, "inputmode": "numeric"},
+    )
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -59,6 +68,7 @@ class ComposeForm(FlaskForm):
         self.channel.data = message.channel.value
         self.subject.data = message.subject
         self.body.data = message.body
+        self.hold_after.data = message.hold_after
         timed = message.status in (MessageStatus.SCHEDULED, MessageStatus.OVERDUE)
         self.mode.data = Mode.SCHEDULE.value if timed else Mode.DRAFT.value
         self.send_at.data = (

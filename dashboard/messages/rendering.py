@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dashboard.events.models import Event, Guest
-from dashboard.events.public import rsvp_url, unsubscribe_url
+from dashboard.events.public import PREVIEW_TOKEN, rsvp_url, unsubscribe_url
 from dashboard.messages.placeholders import compile_template
 
 
@@ -24,10 +24,18 @@ def event_date_text(event: Event) -> str:
 
 
 class MessageRenderer:
-    """Compiles subject and body once; ``render(guest)`` is a few string joins."""
+    """Compiles subject and body once; ``render(guest)`` is a few string joins.
 
-    def __init__(self, event: Event, subject: str, body: str, base_url: str):
+    ``preview=True`` is for showing a message to a host: the guest's links become inert
+    ones (``/r/preview``, ``/u/preview``), because a guest's token is their only credential
+    and a viewer who saw it could answer or unsubscribe for them.
+    """
+
+    def __init__(
+        self, event: Event, subject: str, body: str, base_url: str, *, preview: bool = False
+    ):
         self.base_url = base_url.rstrip("/")
+        self.preview = preview
         self.subject = compile_template(subject)
         self.body = compile_template(body)
         self.event_values = {
@@ -37,11 +45,12 @@ class MessageRenderer:
         }
 
     def render(self, guest: Guest) -> RenderedMessage:
-        unsubscribe = unsubscribe_url(self.base_url, guest.token)
+        token = PREVIEW_TOKEN if self.preview else guest.token
+        unsubscribe = unsubscribe_url(self.base_url, token)
         values = {
             **self.event_values,
             "guest_name": guest.name,
-            "rsvp_link": rsvp_url(self.base_url, guest.token),
+            "rsvp_link": rsvp_url(self.base_url, token),
             "unsubscribe_link": unsubscribe,
         }
         subject = " ".join(self.subject.render(values).split())  # no CR/LF from values

@@ -298,6 +298,7 @@ def _compose_fields(form: ComposeForm) -> dict[str, Any]:
         "body": form.body.data or "",
         "mode": form.mode.data or "",
         "send_at": form.send_at_local(),
+        "hold_after": form.hold_after.data,
     }
 
 
