@@ -2,9 +2,15 @@
 
 - Pause: ``sending -> paused``. In the same transaction the message's running batches are
   sealed, so from the commit on no process (owner or helper, here or on another machine)
-  claims another chunk of them: the claim's own conditional UPDATE checks the seal. What
-  each process had already claimed goes out and is recorded, then the batch's owner ends
-  it as ``paused`` (``finish``). A queued batch no worker has started is ended here.
+  claims another chunk of them: the claim's own conditional UPDATE checks the seal and the
+  message's status. What each process had already claimed goes out and is recorded, then
+  the batch's owner ends it as ``paused`` (``finish``). A queued batch no worker has
+  started is ended here.
+
+Locks are taken in the order a sending process takes them (its batch, then its message),
+so a host's click and a commit group never wait for each other in a circle (PostgreSQL
+would abort one as a deadlock). A refused action leaves nothing for the caller to keep:
+it rolls back, as for every refusal.
 - Resume: ``paused -> sending`` with a new batch (trigger ``resume``) whose scope is the
   recipients without an outcome: nobody gets the message twice, however often it pauses.
 - Stop: ``sending|paused -> stopped``, for good. Every recipient without an outcome gets a
@@ -62,6 +68,7 @@ def _refused(message: Message, target: MessageStatus, verb: str) -> IllegalTrans
 
 def pause(session: Session, message: Message, actor: Actor, now: datetime) -> Message:
     """``sending -> paused``; IllegalTransition (409) from any other status."""
+    _seal(session, message.id, now)
     if not states.move_message(
         session,
         message.id,
@@ -75,7 +82,7 @@ def pause(session: Session, message: Message, actor: Actor, now: datetime) -> Me
     ):
         session.refresh(message)
         raise _refused(message, M.PAUSED, "there is nothing to pause")
-    _halt(session, message.id, BatchStatus.PAUSED, f"Paused by {actor.label}", now)
+    _end_queued(session, message.id, BatchStatus.PAUSED, f"Paused by {actor.label}", now)
     counts = delivery_counts(session, [message.id])[message.id]
     details = {"sent": counts.sent, "pending": counts.pending}
     record(session, actor, "message.pause", now=now, **_ids(message), details=details)
@@ -108,18 +115,30 @@ def hold(session: Session, message_id: int, actor: Actor, now: datetime) -> bool
     return True
 
 
-def _halt(session: Session, message_id: int, target: BatchStatus, note: str, now: datetime) -> int:
-    """Seal the message's running batches (no further claims) and end the queued ones that
-    no worker has started. Returns how many are still being sent (their owners end them)."""
+def _seal(session: Session, message_id: int, now: datetime) -> None:
+    """No further claims of the message's batches being sent (if the message is in flight)."""
+    in_flight = sa.exists().where(
+        Message.id == message_id, Message.status.in_([M.SENDING, M.PAUSED])
+    )
     session.execute(
         sa.update(Batch)
         .where(
             Batch.message_id == message_id,
             Batch.status == BatchStatus.RUNNING,
+            Batch.heartbeat_at.is_not(None),
             Batch.sealed_at.is_(None),
+            in_flight,
         )
         .values(sealed_at=now)
+        .execution_options(synchronize_session=False)
     )
+
+
+def _end_queued(
+    session: Session, message_id: int, target: BatchStatus, note: str, now: datetime
+) -> int:
+    """End the batches no worker has started; how many are still being sent (their owners
+    end them, as the message's status says)."""
     queued = session.scalars(
         sa.select(Batch.id).where(
             Batch.message_id == message_id,
@@ -227,6 +246,7 @@ def stop(
     delivery row yet, into a batch of this stop.
     """
     was = message.status
+    _seal(session, message.id, now)
     if not states.move_message(
         session,
         message.id,
@@ -242,7 +262,7 @@ def stop(
         raise _refused(message, M.STOPPED, "there is nothing to stop")
     reason = stop_reason(actor.label)
     batch_id = None
-    if not _halt(session, message.id, BatchStatus.STOPPED, f"Stopped by {actor.label}", now):
+    if not _end_queued(session, message.id, BatchStatus.STOPPED, f"Stopped by {actor.label}", now):
         batch = _new_batch(session, message.id, BatchTrigger.STOP, actor, now)
         batch_id = batch.id
         end_stopped(session, message, batch.id, reason, None, now, lease)
@@ -284,6 +304,8 @@ def end_stopped(
 
 
 def keep_stopped_figures(session: Session, message_id: int) -> None:
+    """A stopped message keeps its figures, as a finished one does (call it after the batch
+    is written: batch, then message, the order of every sending process)."""
     counts = delivery_counts(session, [message_id])[message_id]
     session.execute(
         sa.update(Message)
@@ -385,13 +407,13 @@ def end_by_host(
     lease: timedelta,
 ) -> dict[str, int]:
     """The figures of a batch a host paused or stopped: for a stop, what it had not sent is
-    cancelled into it first; its total is what it recorded, so its figures add up."""
+    cancelled into it first; its total is what it recorded, so its figures add up. The
+    caller writes the batch, then ``keep_stopped_figures`` for a stop."""
     if ending.status is BatchStatus.STOPPED:
         message = session.get(Message, message_id)
         assert message is not None
         reason = ending.note[0].lower() + ending.note[1:]
         cancel_rest(session, message, batch_id, reason, worker, now, lease)
-        keep_stopped_figures(session, message_id)
     figures = batch_figures(entry_counts(session, batch_id))
     return {**figures, "total": sum(figures.values())}
 

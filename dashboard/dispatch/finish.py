@@ -77,6 +77,8 @@ def finish(
     )
     if not moved:  # recovery ended it meanwhile: keep its status, bring its figures up to date
         session.execute(sa.update(Batch).where(Batch.id == batch_id).values(**counts))
+    if status is BatchStatus.STOPPED:
+        control.keep_stopped_figures(session, message_id)
     if release:
         settle_message(ctx, message_id, now, pause=pause)
         claim.release_lease(session, message_id, ctx.worker)

@@ -298,7 +298,9 @@ class Dispatcher:
                 **counts,
             ):
                 recovered += 1
-                log.warning("batch %s was stale and is now interrupted", batch_id)
+                log.warning("batch %s was stale and is now %s", batch_id, status.value)
+                if status is BatchStatus.STOPPED:
+                    control.keep_stopped_figures(self.session, message_id)
         self.session.commit()
         return recovered
 

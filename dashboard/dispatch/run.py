@@ -184,11 +184,9 @@ class BatchRun:
     def _sealed(self) -> bool:
         """No process may claim more of this batch (a host paused or stopped its message)."""
         session = self.ctx.session
-        sealed = session.scalar(
-            sa.select(sa.exists().where(Batch.id == self.batch_id, ~claim.takes_claims()))
-        )
+        still_open = session.scalar(sa.select(claim.open_batch(self.batch_id)))
         session.commit()
-        return bool(sealed)
+        return not still_open
 
     def _room(self) -> int:
         """How many rows the next chunk may hold: a chunk, or what is left before the hold."""
