@@ -374,19 +374,24 @@ class Ending:
     note: str
 
 
-def ending_for(session: Session, message_id: int) -> Ending | None:
+def ending_for(session: Session, message_id: int, *, lock: bool = False) -> Ending | None:
     """How a batch of this message ends now: paused or stopped by a host, or None (its
-    figures decide, as always)."""
-    row = session.execute(
-        sa.select(
-            Message.status,
-            Message.paused_by,
-            Message.paused_at,
-            Message.held_at,
-            Message.hold_after,
-            Message.status_reason,
-        ).where(Message.id == message_id)
-    ).one()
+    figures decide, as always).
+
+    ``lock`` (the owner finishing its batch): the message row stays locked until the
+    batch is written, so a stop cannot land between this answer and the batch's end and
+    find the batch still running (it would leave the rest to an owner that had decided
+    "paused"); it waits, then sees the batch ended and cancels the rest itself.
+    """
+    query = sa.select(
+        Message.status,
+        Message.paused_by,
+        Message.paused_at,
+        Message.held_at,
+        Message.hold_after,
+        Message.status_reason,
+    ).where(Message.id == message_id)
+    row = session.execute(query.with_for_update() if lock else query).one()
     if row.status is M.PAUSED:
         pending = delivery_counts(session, [message_id])[message_id].pending
         held = row.held_at is not None and row.held_at == row.paused_at

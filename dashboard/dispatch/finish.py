@@ -57,7 +57,7 @@ def finish(
     claim.release_claims(session, message_id, ctx.worker)
     now = ctx.clock()
     # A host's pause or stop decides how the batch ends, whatever else happened to it.
-    ending = control.ending_for(session, message_id) if release else None
+    ending = control.ending_for(session, message_id, lock=True) if release else None
     if ending is not None:
         status, note = ending.status, ending.note
         counts = control.end_by_host(

@@ -311,7 +311,11 @@ class Dispatcher:
         it left), else interrupted, for a new batch to send the rest."""
         ending = control.ending_for(self.session, message_id)
         if ending is None:
-            return BatchStatus.INTERRUPTED, error, batch_figures(entry_counts(self.session, batch_id))
+            return (
+                BatchStatus.INTERRUPTED,
+                error,
+                batch_figures(entry_counts(self.session, batch_id)),
+            )
         counts = control.end_by_host(
             self.session, message_id, batch_id, ending, None, now, self.settings.lease
         )

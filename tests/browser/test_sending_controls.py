@@ -53,7 +53,9 @@ def test_pause_and_resume_a_large_send_from_the_sent_tab(
     pause.click()
 
     expect(row.locator(".paused-note")).to_contain_text(
-        re.compile(r"Paused by host@example\.com at .+\s+Nothing more goes out until it is resumed"),
+        re.compile(
+            r"Paused by host@example\.com at .+\s+Nothing more goes out until it is resumed"
+        ),
         timeout=20_000,
     )
     expect(row.locator(f"#message-status-{message_id}")).to_have_text("Paused")
