@@ -120,10 +120,16 @@ def _message_context(access: EventAccess, message: Message, page_no: int = 1) ->
         "counts": counts,
         "running": running,
         "can_edit": access.can_edit,
-        "can_retry": counts.failed > 0 and running is None,
+        "can_retry": _can_retry(message, counts.failed, running),
         "now": now,
         "active": "communications",
     }
+
+
+def _can_retry(message: Message | None, failed: int, running: Batch | None) -> bool:
+    """Failed recipients to retry, nothing running, and no host's pause or stop holding it."""
+    held = message is not None and message.status in (MessageStatus.PAUSED, MessageStatus.STOPPED)
+    return failed > 0 and running is None and not held
 
 
 def _message_page(
@@ -285,14 +291,15 @@ def _batch_page_context(access: EventAccess, batch: Batch) -> dict[str, Any]:
     """What the full page adds around the entries fragment."""
     counts = q.message_counts(db.session, [batch.message_id])[batch.message_id]
     running = q.running_batch_of(db.session, batch.message_id)
+    message = db.session.get(Message, batch.message_id)
     return {
-        "message": db.session.get(Message, batch.message_id),
+        "message": message,
         "progress": p.batch_progress(batch, utcnow()),
         "started_by": p.started_by(batch),
         "counts": counts,
         "filter_counts": q.entry_outcome_counts(db.session, batch.id),
         "can_edit": access.can_edit,
-        "can_retry": counts.failed > 0 and running is None,
+        "can_retry": _can_retry(message, counts.failed, running),
         "active": "communications",
     }
 

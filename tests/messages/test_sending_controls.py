@@ -15,7 +15,7 @@ from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger
 from dashboard.extensions import db
 from dashboard.messages.models import Message, MessageKind, MessageStatus
 from dashboard.messages.testsend import ACTION
-from tests.helpers import HX, batches_of, smtp_env
+from tests.helpers import HX, batches_of, set_status, smtp_env
 
 
 @pytest.fixture
@@ -227,3 +227,14 @@ def test_send_to_the_first_n_on_the_compose_form(client, auth, event, owner, mak
     assert bad.status_code == 400 and "A number from 1 to 100,000" in bad.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Batch)) == 0
     assert BatchStatus.PAUSED.label == "Paused"
+
+
+def test_no_retry_button_on_a_stopped_message(client, auth, owner, sent_with_failures):
+    event, message, batch = sent_with_failures
+    auth.login(owner)
+    page = f"/events/{event.id}/messages/{message.id}"
+    assert "Retry failed (2)" in client.get(page).get_data(as_text=True)
+    set_status(message, MessageStatus.STOPPED)
+    assert "Retry failed" not in client.get(page).get_data(as_text=True)
+    batch_page = client.get(f"/events/{event.id}/batches/{batch.id}").get_data(as_text=True)
+    assert "Retry failed" not in batch_page
