@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from dashboard.audit.models import AuditEntry
 from dashboard.audit.services import Actor
 from dashboard.db_types import utcnow
-from dashboard.dispatch import control, recipients, states
+from dashboard.dispatch import control, recipients, services, states
 from dashboard.dispatch.models import (
     Batch,
     BatchEntry,
@@ -360,3 +360,16 @@ def test_the_state_table_has_the_new_moves():
     assert not states.allowed(M.DRAFT, M.PAUSED) and not states.allowed(M.SENT, M.STOPPED)
     assert states.allowed(B.RUNNING, B.PAUSED) and states.allowed(B.RUNNING, B.STOPPED)
     assert not states.allowed(B.PAUSED, B.RUNNING)
+
+
+def test_a_single_re_send_is_refused_while_paused_or_stopped(
+    run, wire, event, make_guests, make_message
+):
+    make_guests(event, 15)
+    message = make_message(event)
+    wire.when(2, as_host(message.id, pause_it))
+    run.poll()
+    [delivery, *_] = deliveries_of(message)
+    with pytest.raises(Conflict, match="This message is paused: nothing of it is sent"):
+        services.send_one(run, delivery.id, HOST)
+    assert len(wire.sent) == 10
