@@ -6,11 +6,6 @@
   message's status. What each process had already claimed goes out and is recorded, then
   the batch's owner ends it as ``paused`` (``finish``). A queued batch no worker has
   started is ended here.
-
-Locks are taken in the order a sending process takes them (its batch, then its message),
-so a host's click and a commit group never wait for each other in a circle (PostgreSQL
-would abort one as a deadlock). A refused action leaves nothing for the caller to keep:
-it rolls back, as for every refusal.
 - Resume: ``paused -> sending`` with a new batch (trigger ``resume``) whose scope is the
   recipients without an outcome: nobody gets the message twice, however often it pauses.
 - Stop: ``sending|paused -> stopped``, for good. Every recipient without an outcome gets a
@@ -18,7 +13,12 @@ it rolls back, as for every refusal.
   running batch as it ends, or here, in a batch of its own (trigger ``stop``), when none runs.
 - Hold: a message with ``hold_after`` pauses itself once that many have been sent.
 
-Plain functions of a session, an actor and ``now``; the caller commits.
+Locks are taken in the order a sending process takes them (its batch, then its message),
+so a host's click and a commit group never wait for each other in a circle (PostgreSQL
+would abort one as a deadlock).
+
+Plain functions of a session, an actor and ``now``; the caller commits, or rolls back on
+a refusal (a refused action may have sealed nothing worth keeping).
 """
 
 from __future__ import annotations
