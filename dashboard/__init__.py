@@ -90,6 +90,7 @@ def _register_blueprints(app: Flask) -> None:
     from dashboard.admin.routes import bp as admin_bp
     from dashboard.api import bp as api_bp
     from dashboard.auth.routes import bp as auth_bp
+    from dashboard.dispatch import control_routes  # noqa: F401 - its pages join dispatch's
     from dashboard.dispatch.routes import bp as dispatch_bp
     from dashboard.events import (  # noqa: F401 - their pages join the events blueprint
         guest_routes,
@@ -97,6 +98,7 @@ def _register_blueprints(app: Flask) -> None:
     )
     from dashboard.events.public import bp as public_bp
     from dashboard.events.routes import bp as events_bp
+    from dashboard.messages import action_routes  # noqa: F401 - its pages join messages'
     from dashboard.messages.routes import bp as messages_bp
     from dashboard.suppressions.webhooks import bp as webhooks_bp
 

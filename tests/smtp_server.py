@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -44,6 +45,9 @@ class Recorder:
     received: list[Received] = field(default_factory=list)
     rules: dict[str, str] = field(default_factory=dict)
     data_reply: str | None = None
+    #: Seconds the server takes to accept each message (a relay's pace); each connection
+    #: waits on its own, as a real server's do.
+    delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
@@ -54,6 +58,8 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.data_reply:
             return self.data_reply
         with self.lock:
@@ -64,10 +70,12 @@ class Recorder:
 
 
 class SMTPServer:
-    def __init__(self, port: int | None = None, login: tuple[str, str] | None = None):
+    def __init__(
+        self, port: int | None = None, login: tuple[str, str] | None = None, delay: float = 0.0
+    ):
         self.host = "127.0.0.1"
         self.port = port or free_port()
-        self.handler = Recorder()
+        self.handler = Recorder(delay=delay)
         #: (user, password) this server accepts in AUTH; None: it offers no AUTH.
         self.login = login
         self._controller: Controller | None = None

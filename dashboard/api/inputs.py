@@ -16,7 +16,7 @@ from dashboard.api.schemas import MAX_BULK_GUESTS, ChannelName, drop_default, op
 from dashboard.dispatch.queries import ENTRIES_PER_PAGE, EntryFilter
 from dashboard.events.models import EventStatus, RsvpStatus
 from dashboard.messages.models import Audience, MessageStatus
-from dashboard.messages.services import MAX_BODY, MAX_SUBJECT, Mode
+from dashboard.messages.services import MAX_BODY, MAX_HOLD_AFTER, MAX_SUBJECT, Mode
 from dashboard.web import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, MAX_SEARCH, clamp_page
 
 # --- input ------------------------------------------------------------------------------------
@@ -112,6 +112,12 @@ _BODY = f"Markdown (no raw HTML), at most {MAX_BODY:,} characters."
 _CALENDAR = "Attach the event as a calendar invitation (.ics) with “Add to calendar” links."
 
 
+_HOLD = (
+    f"Send to the first N recipients (1 to {MAX_HOLD_AFTER:,}), then pause until a host "
+    "resumes it; null: no hold."
+)
+
+
 class MessageCreate(Input):
     audience: Audience
     channel: ChannelName = "email"
@@ -120,6 +126,30 @@ class MessageCreate(Input):
     mode: Mode = Mode.DRAFT
     send_at: str | None = Field(None, description=_SEND_AT, examples=["2030-06-01T18:00"])
     attach_calendar: bool | None = Field(None, description=_CALENDAR + " Default: off.")
+    hold_after: int | None = Field(None, description=_HOLD, examples=[20])
+
+
+MAX_TEST_ADDRESSES = 5
+
+
+class TestSendTo(Input):
+    """Where a test goes and whose values fill it; the mail is not a delivery."""
+
+    to: Annotated[list[str], Field(min_length=1, max_length=MAX_TEST_ADDRESSES)] = optional(
+        description=f"Up to {MAX_TEST_ADDRESSES} e-mail addresses (default: yours)."
+    )
+    guest_id: int = optional(
+        description="The guest it is rendered as (default: the preview's guest)."
+    )
+
+
+class TestSendDraft(TestSendTo):
+    """The message's fields as on the compose form (unsaved), plus where the test goes."""
+
+    audience: Audience = Audience.EVERYONE
+    channel: ChannelName = "email"
+    subject: str = Field(description=_SUBJECT)
+    body: str = Field(description=_BODY)
 
 
 class MessageUpdate(Input):
@@ -135,6 +165,7 @@ class MessageUpdate(Input):
     )
     send_at: str | None = Field(None, description=_SEND_AT)
     attach_calendar: bool = optional(description=_CALENDAR)
+    hold_after: int | None = Field(None, description=_HOLD)
 
 
 # --- query strings ------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ ERROR_TEXT = {
     403: "Your role on this event does not allow this.",
     404: "No such object, or it belongs to an event you cannot see.",
     409: "The object's state refuses this change (e.g. the message is already sending).",
+    429: "Too many of these calls for now (test sends: 20 an hour per user); `error` says "
+    "when to try again.",
     503: "The database is unreachable.",
 }
 

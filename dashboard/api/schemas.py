@@ -50,7 +50,9 @@ from dashboard.web import MAX_PER_PAGE
 MAX_BULK_GUESTS = 10_000
 
 #: Messages in these states carry delivery ``counts``.
-WITH_COUNTS = frozenset({MessageStatus.SENDING, MessageStatus.DRY_RUN, *FINISHED})
+WITH_COUNTS = FINISHED | frozenset(
+    {MessageStatus.SENDING, MessageStatus.DRY_RUN, MessageStatus.PAUSED, MessageStatus.STOPPED}
+)
 
 T = TypeVar("T")
 
@@ -183,11 +185,14 @@ class GuestBulkResult(BaseModel):
 
 
 class MessageCounts(Out):
+    """sent + failed + skipped + cancelled + pending = total."""
+
     total: Count
     sent: Count
     failed: Count
     skipped: Count
     pending: Count
+    cancelled: Count = Field(description="Left unsent by a stop.")
 
 
 def _channel_name(value: Any) -> Any:
@@ -223,6 +228,13 @@ class Message(Out):
     editable: bool = Field(
         description="Only drafts, scheduled and overdue messages can be changed."
     )
+    hold_after: int | None = Field(
+        description="Send to the first N recipients, then pause until a host resumes it."
+    )
+    paused_at: IsoDateTime | SkipJsonSchema[None] = optional(
+        description="While paused: when (with the event's UTC offset)."
+    )
+    paused_by: str | SkipJsonSchema[None] = optional(description="While paused: who paused it.")
     created_at: IsoDateTime
     updated_at: IsoDateTime
     counts: MessageCounts | SkipJsonSchema[None] = optional(
@@ -241,6 +253,8 @@ class Message(Out):
         zone = context.get("tz")
         if self.send_at is not None and zone is not None:
             self.send_at = self.send_at.astimezone(zone)
+        if self.paused_at is not None and zone is not None:
+            self.paused_at = self.paused_at.astimezone(zone)
         times = context.get("times", {}).get(self.id)
         if times is not None:
             self.started_at = times.started_at.astimezone(zone or UTC)
@@ -272,12 +286,14 @@ class RecipientCount(Out):
 
 
 class BatchCounts(Out):
-    """sent + failed + skipped = total once the batch has finished (skipped includes dry runs)."""
+    """sent + failed + skipped + cancelled = total once the batch has finished (skipped
+    includes dry runs; cancelled: left unsent by a stop)."""
 
     total: Count
     sent: Count
     failed: Count
     skipped: Count
+    cancelled: Count
 
 
 class Progress(Out):

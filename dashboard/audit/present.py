@@ -19,6 +19,11 @@ ACTIONS = {
     "message.cancel": "Cancelled",
     "message.restore": "Scheduled again",
     "message.overdue": "Held back: found too late",
+    "message.pause": "Paused",
+    "message.resume": "Resumed",
+    "message.stop": "Stopped",
+    "message.test_send": "Test sent",
+    "message.duplicate": "Created as a copy",
     "batch.start": "Batch started",
     "batch.retry_failed": "Retry of the failed recipients queued",
     "batch.send_one": "Single re-send queued",
@@ -90,6 +95,7 @@ def lines(entry: AuditEntry, tz: ZoneInfo) -> list[str]:
         found.append(f"was planned for {value(details['planned_send_at'], 'send_at', tz)}")
     if entry.action == "batch.start" and details.get("trigger") in BatchTrigger._value2member_map_:
         found.append(BatchTrigger(details["trigger"]).label)
+    found.extend(_sending_lines(entry.action, details))
     if entry.action == "batch.retry_failed" and "failed" in details:
         found.append(f"{details['failed']} failed recipient(s)")
     if entry.action == "batch.send_one" and details.get("email"):
@@ -102,6 +108,25 @@ def lines(entry: AuditEntry, tz: ZoneInfo) -> list[str]:
     if details.get("reason"):
         found.append(f"because {details['reason']}")
     return found
+
+
+def _sending_lines(action: str, details: Mapping[str, Any]) -> list[str]:
+    """What a pause, resume, stop, test send or copy adds to its line."""
+    if action == "message.pause" and details.get("hold_after"):
+        return [f"its hold was reached: {details.get('sent')} sent"]
+    if action in ("message.pause", "message.stop") and "sent" in details:
+        rest = "cancelled" if action == "message.stop" else "pending"
+        return [f"{details['sent']} sent, {details.get(rest, 0)} {rest}"]
+    if action == "message.test_send":
+        results = details.get("results") or []
+        took = sum(
+            1 for result in results if isinstance(result, Mapping) and result.get("accepted")
+        )
+        to = ", ".join(str(address) for address in details.get("to") or [])
+        return [f"to {to}: {took} of {len(results)} accepted", f"as {details.get('rendered_as')}"]
+    if action == "message.duplicate" and details.get("from_message_id"):
+        return [f"from message #{details['from_message_id']}"]
+    return []
 
 
 def _change(name: str, change: Mapping[str, Any], tz: ZoneInfo) -> str:

@@ -121,8 +121,14 @@ def unclaimed(now: datetime, lease: timedelta) -> sa.ColumnElement[bool]:
 
 
 def takes_claims() -> sa.ColumnElement[bool]:
-    """A batch still takes claims: running and not sealed by its owner."""
-    return sa.and_(Batch.status == BatchStatus.RUNNING, Batch.sealed_at.is_(None))
+    """A batch still takes claims: running and not sealed (by its owner, or by a host's pause
+    or stop), and its message is not paused or stopped."""
+    return sa.and_(
+        Batch.status == BatchStatus.RUNNING,
+        Batch.sealed_at.is_(None),
+        Message.id == Batch.message_id,
+        Message.status.not_in([MessageStatus.PAUSED, MessageStatus.STOPPED]),
+    )
 
 
 def open_batch(batch_id: int) -> sa.ColumnElement[bool]:
@@ -146,8 +152,8 @@ def claim_deliveries(
     One conditional UPDATE: the claim condition is repeated in its WHERE, so of two
     processes racing for a row only one gets it back. On PostgreSQL the candidates are
     picked ``FOR UPDATE SKIP LOCKED`` (racing processes take different rows instead of
-    queueing behind each other), and the batch row is read ``FOR SHARE`` first, so the
-    owner's seal waits for claims in progress and no claim lands after it.
+    queueing behind each other), and the batch row is read ``FOR SHARE`` first, so a seal
+    (the owner's, or a host's pause) waits for claims in progress and no claim lands after it.
     The caller commits.
     """
     postgres = is_postgres(session)
@@ -155,7 +161,7 @@ def claim_deliveries(
         still_open = session.scalar(
             sa.select(Batch.id)
             .where(Batch.id == batch_id, takes_claims())
-            .with_for_update(read=True)
+            .with_for_update(read=True, of=Batch)
         )
         if still_open is None:
             return []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 import sqlalchemy as sa
 from flask import current_app
@@ -11,10 +13,13 @@ from dashboard.audit.cli import as_option, cli_actor
 from dashboard.errors import Conflict
 from dashboard.extensions import db
 
+if TYPE_CHECKING:
+    from dashboard.messages.models import Message
+
 
 @click.group("dispatch", cls=AppGroup)
 def dispatch_cli() -> None:
-    """Send due messages, retry failures, re-send one delivery."""
+    """Send due messages, retry failures, re-send one delivery; pause, resume, stop a send."""
 
 
 @dispatch_cli.command("run-due")
@@ -112,3 +117,73 @@ def send_one_command(delivery_id: int, as_email: str | None) -> None:
     )
     if outcome not in ("sent", "dry_run"):
         raise SystemExit(1)
+
+
+def _controlled(message_id: int) -> Message:
+    from dashboard.messages.models import Message
+
+    message = db.session.get(Message, message_id)
+    if message is None:
+        raise click.ClickException(f"no message with id {message_id}")
+    return message
+
+
+@dispatch_cli.command("pause")
+@click.argument("message_id", type=int)
+@as_option
+def pause_command(message_id: int, as_email: str | None) -> None:
+    """Pause a message being sent: no process takes more of its recipients."""
+    from dashboard.db_types import utcnow
+    from dashboard.dispatch import control
+
+    actor = cli_actor("dispatch pause", as_email)
+    try:
+        control.pause(db.session, _controlled(message_id), actor, utcnow())
+    except Conflict as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(f"message {message_id}: paused; what was already handed to a sender is recorded")
+
+
+@dispatch_cli.command("resume")
+@click.argument("message_id", type=int)
+@as_option
+def resume_command(message_id: int, as_email: str | None) -> None:
+    """Resume a paused message: a new batch sends the recipients without an outcome."""
+    from dashboard.db_types import utcnow
+    from dashboard.dispatch import control
+
+    actor = cli_actor("dispatch resume", as_email)
+    try:
+        batch = control.resume(db.session, _controlled(message_id), actor, utcnow())
+    except Conflict as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(
+        f"message {message_id}: resumed in batch {batch.id}; the scheduler sends it "
+        "(without one running: flask dispatch run-due)"
+    )
+
+
+@dispatch_cli.command("stop")
+@click.argument("message_id", type=int)
+@as_option
+def stop_command(message_id: int, as_email: str | None) -> None:
+    """Stop a sending or paused message for good; its recipients left are cancelled."""
+    from dashboard.db_types import utcnow
+    from dashboard.dispatch import control
+    from dashboard.dispatch.queries import delivery_counts
+    from dashboard.dispatch.settings import DispatchSettings
+
+    actor = cli_actor("dispatch stop", as_email)
+    lease = DispatchSettings.from_config(current_app.config).lease
+    try:
+        control.stop(db.session, _controlled(message_id), actor, utcnow(), lease)
+    except Conflict as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    counts = delivery_counts(db.session, [message_id])[message_id]
+    click.echo(
+        f"message {message_id}: stopped; {counts.sent} sent, {counts.cancelled} cancelled"
+        + (f", {counts.pending} still being recorded by a sender" if counts.pending else "")
+    )

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from dashboard.dispatch import claim, states
+from dashboard.dispatch import claim, control, states
 from dashboard.dispatch.models import Batch, BatchStatus, Delivery, DeliveryStatus
 from dashboard.dispatch.queries import batch_figures, delivery_counts, entry_counts, kept_figures
 from dashboard.dispatch.rules import retryable
@@ -62,24 +62,29 @@ def finish(
         wait_for_helpers(ctx, batch_id, message_id)
     claim.release_claims(session, message_id, ctx.worker)
     now = ctx.clock()
-    counts = batch_figures(entry_counts(session, batch_id))
-    if interrupted:
-        status = BatchStatus.INTERRUPTED
-    elif error:
-        status = BatchStatus.FAILED
+    # A host's pause or stop decides how the batch ends, whatever else happened to it.
+    ending = control.ending_for(session, message_id, lock=True) if release else None
+    if ending is not None:
+        status, note = ending.status, ending.note
+        counts = control.end_by_host(
+            session, message_id, batch_id, ending, ctx.worker, now, ctx.settings.lease
+        )
     else:
-        status = states.batch_status_from(counts["sent"], counts["failed"])
+        note = interrupted or error
+        counts = batch_figures(entry_counts(session, batch_id))
+        if interrupted:
+            status = BatchStatus.INTERRUPTED
+        elif error:
+            status = BatchStatus.FAILED
+        else:
+            status = states.batch_status_from(counts["sent"], counts["failed"])
     moved = states.move_batch(
-        session,
-        batch_id,
-        status,
-        finished_at=now,
-        heartbeat_at=now,
-        error=interrupted or error,
-        **counts,
+        session, batch_id, status, finished_at=now, heartbeat_at=now, error=note, **counts
     )
     if not moved:  # recovery ended it meanwhile: keep its status, bring its figures up to date
         session.execute(sa.update(Batch).where(Batch.id == batch_id).values(**counts))
+    if status is BatchStatus.STOPPED:
+        control.keep_stopped_figures(session, message_id)
     if release:
         settle_message(ctx, message_id, now, pause=pause, reason=alert)
         claim.release_lease(session, message_id, ctx.worker)

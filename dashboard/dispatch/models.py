@@ -18,6 +18,8 @@ class DeliveryStatus(Words):
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"
+    #: Never sent: the host stopped the message first (the reason names who).
+    CANCELLED = "cancelled"
 
 
 class ErrorKind(enum.StrEnum):
@@ -30,8 +32,9 @@ class BatchTrigger(enum.StrEnum):
     SEND_NOW = "send_now"
     RETRY = "retry"  # automatic retry of transient failures
     RETRY_FAILED = "retry_failed"  # manual "retry failed"
-    RESUME = "resume"  # after an interrupted batch or an outage
+    RESUME = "resume"  # after an interrupted batch, an outage, or a host's pause
     SEND_ONE = "send_one"
+    STOP = "stop"  # a host stopped a paused message: what was left is recorded as cancelled
 
     @property
     def label(self) -> str:
@@ -42,6 +45,7 @@ class BatchTrigger(enum.StrEnum):
             "retry_failed": "Retry failed",
             "resume": "Resume",
             "send_one": "Single re-send",
+            "stop": "Stop",
         }[self.value]
 
 
@@ -51,6 +55,11 @@ class BatchStatus(Words):
     COMPLETED_WITH_FAILURES = "completed_with_failures"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    #: Ended by a host's pause (or a ``hold_after``): its figures are what it did; a
+    #: resume batch sends the rest.
+    PAUSED = "paused"
+    #: Ended by a host's stop: what it had not sent is recorded as cancelled.
+    STOPPED = "stopped"
 
 
 class Outcome(Words):
@@ -58,6 +67,7 @@ class Outcome(Words):
     FAILED = "failed"
     SKIPPED = "skipped"
     DRY_RUN = "dry_run"
+    CANCELLED = "cancelled"
 
 
 class Delivery(db.Model):
@@ -130,6 +140,7 @@ class Batch(db.Model):
     sent: Mapped[int] = mapped_column(default=0)
     failed: Mapped[int] = mapped_column(default=0)
     skipped: Mapped[int] = mapped_column(default=0)
+    cancelled: Mapped[int] = mapped_column(default=0, server_default="0")
     #: The worker that runs (and finishes) it; helpers only record entries into it.
     worker: Mapped[str | None] = mapped_column(sa.String(100))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.audit.services import SCHEDULER, Actor, record
 from dashboard.db_types import utcnow
-from dashboard.dispatch import channels, claim, rules, staleness, states
+from dashboard.dispatch import channels, claim, control, rules, staleness, states
 from dashboard.dispatch.finish import finish, pause_for, settle_message
 from dashboard.dispatch.models import (
     Batch,
@@ -150,6 +150,8 @@ class Dispatcher:
                 Batch.dry_run.is_(self.settings.dry_run),
                 Batch.total > Batch.sent + Batch.failed + Batch.skipped,
                 Message.status == MessageStatus.SENDING,
+                # Until its hold is reached the owner alone sends, so it stops at exactly N.
+                sa.or_(Message.hold_after.is_(None), Message.held_at.is_not(None)),
             )
             .order_by(Batch.id)
             .limit(limit)
@@ -272,8 +274,8 @@ class Dispatcher:
         """Mark running batches whose heartbeat is older than the lease as interrupted."""
         now = self.clock()
         cutoff = now - self.settings.lease
-        stale = self.session.scalars(
-            sa.select(Batch.id).where(
+        stale = self.session.execute(
+            sa.select(Batch.id, Batch.message_id).where(
                 Batch.status == BatchStatus.RUNNING,
                 Batch.heartbeat_at.is_not(None),
                 Batch.heartbeat_at < cutoff,
@@ -284,21 +286,40 @@ class Dispatcher:
             f"The dispatcher stopped responding (no heartbeat for {int(self.settings.lease_seconds)}"
             " s); the recipients without an outcome are sent by a new batch."
         )
-        for batch_id in stale:
-            counts = batch_figures(entry_counts(self.session, batch_id))
+        for batch_id, message_id in stale:
+            status, note, counts = self._recovered(batch_id, message_id, now, error)
             if states.move_batch(
                 self.session,
                 batch_id,
-                BatchStatus.INTERRUPTED,
+                status,
                 where=Batch.heartbeat_at < cutoff,
                 finished_at=now,
-                error=error,
+                error=note,
                 **counts,
             ):
                 recovered += 1
-                log.warning("batch %s was stale and is now interrupted", batch_id)
+                log.warning("batch %s was stale and is now %s", batch_id, status.value)
+                if status is BatchStatus.STOPPED:
+                    control.keep_stopped_figures(self.session, message_id)
         self.session.commit()
         return recovered
+
+    def _recovered(
+        self, batch_id: int, message_id: int, now: datetime, error: str
+    ) -> tuple[BatchStatus, str, dict[str, int]]:
+        """How a stale batch ends: as its message's pause or stop says (a stop cancels what
+        it left), else interrupted, for a new batch to send the rest."""
+        ending = control.ending_for(self.session, message_id)
+        if ending is None:
+            return (
+                BatchStatus.INTERRUPTED,
+                error,
+                batch_figures(entry_counts(self.session, batch_id)),
+            )
+        counts = control.end_by_host(
+            self.session, message_id, batch_id, ending, None, now, self.settings.lease
+        )
+        return ending.status, ending.note, counts
 
     # --- one batch -------------------------------------------------------------------
 
@@ -336,4 +357,4 @@ class Dispatcher:
 
     def _batch_run(self, batch_id: int, message: Message, *, leader: bool) -> BatchRun:
         spec = self.transports(channels.get(message.channel))
-        return BatchRun(self.ctx, spec, batch_id, message, leader=leader)
+        return BatchRun(self.ctx, spec, batch_id, message, leader=leader, actor=self.actor)

@@ -62,10 +62,12 @@ class Progress:
     queued: bool
     elapsed: timedelta | None
     eta_seconds: float | None
+    #: Left unsent by a host's stop.
+    cancelled: int = 0
 
     @property
     def done(self) -> int:
-        return self.sent + self.failed + self.skipped
+        return self.sent + self.failed + self.skipped + self.cancelled
 
     @property
     def percent(self) -> int:
@@ -95,7 +97,7 @@ def batch_progress(batch: Batch, now: datetime) -> Progress:
     running = batch.status is BatchStatus.RUNNING
     queued = running and batch.heartbeat_at is None
     elapsed = batch_duration(batch, now)
-    done = batch.sent + batch.failed + batch.skipped
+    done = batch.sent + batch.failed + batch.skipped + batch.cancelled
     eta = None
     if running and not queued and elapsed is not None and done and batch.total:
         seconds = elapsed.total_seconds()
@@ -106,6 +108,7 @@ def batch_progress(batch: Batch, now: datetime) -> Progress:
         sent=batch.sent,
         failed=batch.failed,
         skipped=batch.skipped,
+        cancelled=batch.cancelled,
         running=running,
         queued=queued,
         elapsed=elapsed,

@@ -45,13 +45,15 @@ class Counts:
     failed: int = 0
     skipped: int = 0
     pending: int = 0
+    #: Left unsent by a host's stop.
+    cancelled: int = 0
 
     def as_json(self) -> dict[str, int]:
         return asdict(self)
 
     @property
     def done(self) -> int:
-        return self.sent + self.failed + self.skipped
+        return self.sent + self.failed + self.skipped + self.cancelled
 
 
 def delivery_counts(session: Session, message_ids: Iterable[int]) -> dict[int, Counts]:
@@ -73,6 +75,7 @@ def delivery_counts(session: Session, message_ids: Iterable[int]) -> dict[int, C
             failed=by.get("failed", 0),
             skipped=by.get("skipped", 0),
             pending=by.get("pending", 0),
+            cancelled=by.get("cancelled", 0),
         )
         for mid, by in raw.items()
     }
@@ -81,12 +84,15 @@ def delivery_counts(session: Session, message_ids: Iterable[int]) -> dict[int, C
 def kept_figures(counts: Counts | None) -> dict[str, int | None]:
     """The columns a finished message keeps (None: in flight again, counted from the rows)."""
     if counts is None:
-        return dict.fromkeys(("final_total", "final_sent", "final_failed", "final_skipped"))
+        return dict.fromkeys(
+            ("final_total", "final_sent", "final_failed", "final_skipped", "final_cancelled")
+        )
     return {
         "final_total": counts.total,
         "final_sent": counts.sent,
         "final_failed": counts.failed,
         "final_skipped": counts.skipped,
+        "final_cancelled": counts.cancelled,
     }
 
 
@@ -96,16 +102,19 @@ def message_counts(session: Session, message_ids: Iterable[int]) -> dict[int, Co
     ids = list(message_ids)
     counts: dict[int, Counts] = {}
     if ids:
-        for mid, total, sent, failed, skipped in session.execute(
+        for mid, total, sent, failed, skipped, cancelled in session.execute(
             sa.select(
                 Message.id,
                 Message.final_total,
                 Message.final_sent,
                 Message.final_failed,
                 Message.final_skipped,
+                Message.final_cancelled,
             ).where(Message.id.in_(ids), Message.final_total.is_not(None))
         ):
-            counts[mid] = Counts(total=total, sent=sent, failed=failed, skipped=skipped)
+            counts[mid] = Counts(
+                total=total, sent=sent, failed=failed, skipped=skipped, cancelled=cancelled or 0
+            )
     counts.update(delivery_counts(session, [mid for mid in ids if mid not in counts]))
     return counts
 
@@ -150,6 +159,7 @@ def batch_figures(by_outcome: dict[Outcome, int]) -> dict[str, int]:
         "sent": by_outcome[Outcome.SENT],
         "failed": by_outcome[Outcome.FAILED],
         "skipped": by_outcome[Outcome.SKIPPED] + by_outcome[Outcome.DRY_RUN],
+        "cancelled": by_outcome[Outcome.CANCELLED],
     }
 
 
@@ -167,6 +177,7 @@ class EntryFilter(enum.StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     DRY_RUN = "dry_run"
+    CANCELLED = "cancelled"
 
     @property
     def label(self) -> str:
@@ -180,6 +191,7 @@ class EntryFilter(enum.StrEnum):
             EntryFilter.FAILED: (Outcome.FAILED,),
             EntryFilter.SKIPPED: (Outcome.SKIPPED, Outcome.DRY_RUN),
             EntryFilter.DRY_RUN: (Outcome.DRY_RUN,),
+            EntryFilter.CANCELLED: (Outcome.CANCELLED,),
         }[self]
 
 

@@ -57,6 +57,7 @@ def record_outcomes(
         "sent": Batch.sent + tally["sent"],
         "failed": Batch.failed + tally["failed"],
         "skipped": Batch.skipped + tally["skipped"],
+        "cancelled": Batch.cancelled + tally["cancelled"],
     }
     if heartbeat:
         progress["heartbeat_at"] = now

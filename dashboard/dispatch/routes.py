@@ -33,7 +33,7 @@ from dashboard.db_types import utcnow
 from dashboard.dispatch import progress as p
 from dashboard.dispatch import queries as q
 from dashboard.dispatch import scheduler, services
-from dashboard.dispatch.models import Batch
+from dashboard.dispatch.models import Batch, BatchStatus
 from dashboard.dispatch.queries import EntryFilter
 from dashboard.errors import Conflict
 from dashboard.events.access import EventAccess
@@ -87,7 +87,9 @@ def _entry_filter() -> EntryFilter:
         return EntryFilter(raw)
     except ValueError:
         abort(
-            400, f"Unknown outcome filter “{raw[:40]}”; use all, sent, failed, skipped or dry_run."
+            400,
+            f"Unknown outcome filter “{raw[:40]}”; "
+            "use all, sent, failed, skipped, dry_run or cancelled.",
         )
 
 
@@ -118,10 +120,16 @@ def _message_context(access: EventAccess, message: Message, page_no: int = 1) ->
         "counts": counts,
         "running": running,
         "can_edit": access.can_edit,
-        "can_retry": counts.failed > 0 and running is None,
+        "can_retry": _can_retry(message, counts.failed, running),
         "now": now,
         "active": "communications",
     }
+
+
+def _can_retry(message: Message | None, failed: int, running: Batch | None) -> bool:
+    """Failed recipients to retry, nothing running, and no host's pause or stop holding it."""
+    held = message is not None and message.status in (MessageStatus.PAUSED, MessageStatus.STOPPED)
+    return failed > 0 and running is None and not held
 
 
 def _message_page(
@@ -132,7 +140,7 @@ def _message_page(
     event = access.event
     return {
         **_message_context(access, message, page_no),
-        **_message_progress_context(event, message),
+        **_message_progress_context(event, message, access.can_edit),
         **_timeline_context(event, message, timeline_page),
         "sample": q.sample_rendering(
             db.session, event, message, current_app.config["PUBLIC_BASE_URL"]
@@ -176,7 +184,11 @@ def message_timeline(event_id: int, message_id: int) -> Response:
     )
 
 
-def _message_progress_context(event: Event, message: Message) -> dict[str, Any]:
+def _message_progress_context(
+    event: Event, message: Message, can_edit: bool = False
+) -> dict[str, Any]:
+    """The live piece's context. It polls while a batch runs (a pausing one too) and while
+    a sending message waits; a paused message waits for a host, so it stops polling."""
     running = q.running_batch_of(db.session, message.id)
     now = utcnow()
     if running is not None:
@@ -196,6 +208,7 @@ def _message_progress_context(event: Event, message: Message) -> dict[str, Any]:
         "live_progress": p.batch_progress(running, now) if running is not None else None,
         "message_figures": q.message_counts(db.session, [message.id])[message.id],
         "poll": poll,
+        "can_edit": can_edit,
     }
 
 
@@ -203,9 +216,9 @@ def _message_progress_context(event: Event, message: Message) -> dict[str, Any]:
 @login_required
 def message_progress(event_id: int, message_id: int) -> Response:
     """Fragment: the running batch of a message, or its final figures (polls itself until done)."""
-    event = event_for(event_id).event
-    message = q.message_of_event(db.session, event, message_id)
-    context = _message_progress_context(event, message)
+    access = event_for(event_id)
+    message = q.message_of_event(db.session, access.event, message_id)
+    context = _message_progress_context(access.event, message, access.can_edit)
     finished = context["poll"] is None and wants_fragment()
     return _fragment_response(
         "dispatch/_message_progress.html", trigger=MESSAGE_FINISHED if finished else None, **context
@@ -259,26 +272,34 @@ def _entries_context(event: Event, batch: Batch) -> dict[str, Any]:
     return {
         "entries": entries,
         "entry_filter": entry_filter,
-        "filters": list(EntryFilter)
-        if batch.dry_run
-        else [f for f in EntryFilter if f is not EntryFilter.DRY_RUN],
+        "filters": [f for f in EntryFilter if _offered(f, batch)],
         "search": search,
         "filter_args": filter_args,
     }
+
+
+def _offered(entry_filter: EntryFilter, batch: Batch) -> bool:
+    """Dry-run and cancelled filters only on batches that can have such entries."""
+    if entry_filter is EntryFilter.DRY_RUN:
+        return batch.dry_run
+    if entry_filter is EntryFilter.CANCELLED:
+        return bool(batch.cancelled) or batch.status is BatchStatus.STOPPED
+    return True
 
 
 def _batch_page_context(access: EventAccess, batch: Batch) -> dict[str, Any]:
     """What the full page adds around the entries fragment."""
     counts = q.message_counts(db.session, [batch.message_id])[batch.message_id]
     running = q.running_batch_of(db.session, batch.message_id)
+    message = db.session.get(Message, batch.message_id)
     return {
-        "message": db.session.get(Message, batch.message_id),
+        "message": message,
         "progress": p.batch_progress(batch, utcnow()),
         "started_by": p.started_by(batch),
         "counts": counts,
         "filter_counts": q.entry_outcome_counts(db.session, batch.id),
         "can_edit": access.can_edit,
-        "can_retry": counts.failed > 0 and running is None,
+        "can_retry": _can_retry(message, counts.failed, running),
         "active": "communications",
     }
 

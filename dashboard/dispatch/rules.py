@@ -76,8 +76,9 @@ class Verdict:
 
     @property
     def counter(self) -> str:
-        """The batch counter it adds to: ``sent``, ``failed`` or ``skipped``."""
-        return {Outcome.SENT: "sent", Outcome.FAILED: "failed"}.get(self.outcome, "skipped")
+        """The batch counter it adds to: ``sent``, ``failed``, ``cancelled`` or ``skipped``."""
+        counters = {Outcome.SENT: "sent", Outcome.FAILED: "failed", Outcome.CANCELLED: "cancelled"}
+        return counters.get(self.outcome, "skipped")
 
 
 def judge(

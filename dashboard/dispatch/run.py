@@ -24,7 +24,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dashboard.dispatch import channels, claim, recipients, rules
+from dashboard.audit.services import SCHEDULER, Actor
+from dashboard.dispatch import channels, claim, control, recipients, rules
 from dashboard.dispatch.finish import (
     HELPER_WAIT_SECONDS,
     finish,
@@ -32,7 +33,7 @@ from dashboard.dispatch.finish import (
     owner_heartbeat,
     pause_for,
 )
-from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger, Delivery
+from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger, Delivery, DeliveryStatus
 from dashboard.dispatch.pool import SenderPool
 from dashboard.dispatch.record import Outcome, record_outcomes
 from dashboard.dispatch.sending import Sender
@@ -78,7 +79,14 @@ class BatchRun:
     """One worker's part in one batch: the owner's (``leader``) or a helper's."""
 
     def __init__(
-        self, ctx: Context, spec: TransportSpec, batch_id: int, message: Message, *, leader: bool
+        self,
+        ctx: Context,
+        spec: TransportSpec,
+        batch_id: int,
+        message: Message,
+        *,
+        leader: bool,
+        actor: Actor = SCHEDULER,
     ):
         event = ctx.session.get(Event, message.event_id)
         assert event is not None
@@ -88,6 +96,9 @@ class BatchRun:
         self.batch_id = batch_id
         self.message_id = message.id
         self.leader = leader
+        self.actor = actor
+        #: Send to this many, then pause (the owner alone sends until then).
+        self.hold_after = message.hold_after if leader and message.held_at is None else None
         self.address = channel.address()
         self.suppression = channel.suppression()
         self.renderer = MessageRenderer(
@@ -137,6 +148,8 @@ class BatchRun:
                 status = self.send_pass(scope)
                 if status is not None:
                     return status
+            if self._sealed():
+                break  # a host paused or stopped it: finish waits for what is on the wire
             if self.processed > done_before:
                 # Rows behind the cursor may have been given back or their claims lapsed.
                 deadline = time.monotonic() + patience
@@ -165,6 +178,9 @@ class BatchRun:
         ctx = self.ctx
         last_id = 0
         while True:
+            room = self._room()
+            if room == 0:
+                return self._hold()
             ids = claim.claim_deliveries(
                 ctx.session,
                 batch_id=self.batch_id,
@@ -174,7 +190,7 @@ class BatchRun:
                 now=ctx.clock(),
                 lease=ctx.settings.lease,
                 after_id=last_id,
-                limit=self.chunk,
+                limit=room,
             )
             ctx.session.commit()
             if not ids:
@@ -183,6 +199,47 @@ class BatchRun:
             status = self._send_chunk(ids)
             if status is not None:
                 return status
+
+    # --- a host's controls, seen between chunks -----------------------------------------
+
+    def _sealed(self) -> bool:
+        """No process may claim more of this batch (a host paused or stopped its message)."""
+        session = self.ctx.session
+        still_open = session.scalar(sa.select(claim.open_batch(self.batch_id)))
+        session.commit()
+        return not still_open
+
+    def _room(self) -> int:
+        """How many rows the next chunk may hold: a chunk, or what is left before the hold."""
+        every = self.chunk
+        if self.hold_after is None:
+            return every
+        sent = self.ctx.session.scalar(
+            sa.select(sa.func.count()).where(
+                Delivery.message_id == self.message_id, Delivery.status == DeliveryStatus.SENT
+            )
+        )
+        return max(0, min(every, self.hold_after - (sent or 0)))
+
+    def _hold(self) -> BatchStatus | None:
+        """``hold_after`` reached: the message pauses for a host to check, unless nobody is
+        left to send it to (then the batch simply ends)."""
+        ctx = self.ctx
+        self.hold_after = None
+        left = ctx.session.scalar(
+            sa.select(
+                sa.exists().where(
+                    Delivery.message_id == self.message_id,
+                    Delivery.status == DeliveryStatus.PENDING,
+                )
+            )
+        )
+        if not left or not control.hold(ctx.session, self.message_id, self.actor, ctx.clock()):
+            ctx.session.commit()
+            return None
+        ctx.session.commit()
+        log.info("message %s reached its hold; pausing", self.message_id)
+        return finish(ctx, self.batch_id, self.message_id)
 
     def _send_chunk(self, ids: list[int]) -> BatchStatus | None:
         rows = self._load(ids)

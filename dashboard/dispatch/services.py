@@ -145,6 +145,9 @@ def send_one(dispatcher: Dispatcher, delivery_id: int, actor: Actor) -> Batch:
         raise LookupError(f"no delivery with id {delivery_id}")
     now = dispatcher.clock()
     message_id = delivery.message_id
+    if delivery.message.status in (MessageStatus.PAUSED, MessageStatus.STOPPED):
+        state = delivery.message.status.label.lower()
+        raise Conflict(f"This message is {state}: nothing of it is sent until a host resumes it.")
     if not claim.claim_lapsed(
         session, message_id, dispatcher.worker, now, dispatcher.settings.lease
     ):

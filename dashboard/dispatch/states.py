@@ -32,7 +32,11 @@ MESSAGE_MOVES: Mapping[MessageStatus, frozenset[MessageStatus]] = {
     M.SCHEDULED: frozenset({M.DRAFT, M.SENDING, M.CANCELLED, M.OVERDUE}),
     # A host decides: send it now, give it a new time, or drop it.
     M.OVERDUE: frozenset({M.SCHEDULED, M.DRAFT, M.SENDING, M.CANCELLED}),
-    M.SENDING: frozenset({M.SENT, M.SENT_WITH_FAILURES, M.FAILED, M.DRY_RUN}),
+    M.SENDING: frozenset({M.SENT, M.SENT_WITH_FAILURES, M.FAILED, M.DRY_RUN, M.PAUSED, M.STOPPED}),
+    # A host (or ``hold_after``) paused it: resumed in a new batch, or stopped for good.
+    M.PAUSED: frozenset({M.SENDING, M.STOPPED}),
+    # Stopped is final: the recipients left were recorded as cancelled.
+    M.STOPPED: frozenset(),
     # A manual retry of failed recipients (or a single re-send) re-opens a finished message.
     M.SENT: frozenset({M.SENDING}),
     M.SENT_WITH_FAILURES: frozenset({M.SENDING}),
@@ -47,11 +51,15 @@ MESSAGE_MOVES: Mapping[MessageStatus, frozenset[MessageStatus]] = {
 B = BatchStatus
 #: The only legal moves of a batch: it runs once and then keeps its final status.
 BATCH_MOVES: Mapping[BatchStatus, frozenset[BatchStatus]] = {
-    B.RUNNING: frozenset({B.COMPLETED, B.COMPLETED_WITH_FAILURES, B.FAILED, B.INTERRUPTED}),
+    B.RUNNING: frozenset(
+        {B.COMPLETED, B.COMPLETED_WITH_FAILURES, B.FAILED, B.INTERRUPTED, B.PAUSED, B.STOPPED}
+    ),
     B.COMPLETED: frozenset(),
     B.COMPLETED_WITH_FAILURES: frozenset(),
     B.FAILED: frozenset(),
     B.INTERRUPTED: frozenset(),
+    B.PAUSED: frozenset(),
+    B.STOPPED: frozenset(),
 }
 
 _VERBS = {

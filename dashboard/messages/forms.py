@@ -13,18 +13,19 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
+    IntegerField,
     RadioField,
     SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Optional
+from wtforms.validators import NumberRange, Optional
 
 from dashboard.dispatch import channels
 from dashboard.events.models import Event
 from dashboard.messages.models import Audience, Message, MessageStatus
-from dashboard.messages.services import Mode
+from dashboard.messages.services import MAX_HOLD_AFTER, Mode
 
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
@@ -49,6 +50,14 @@ class ComposeForm(FlaskForm):
     attach_calendar = BooleanField(
         "Attach a calendar invitation (.ics) and “Add to calendar” links"
     )
+    hold_after = IntegerField(
+        "Send to the first N guests, then wait for me",
+        validators=[
+            Optional(),
+            NumberRange(1, MAX_HOLD_AFTER, f"A number from 1 to {MAX_HOLD_AFTER:,}, or empty."),
+        ],
+        render_kw={"min": 1, "max": MAX_HOLD_AFTER, "inputmode": "numeric"},
+    )
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -64,6 +73,7 @@ class ComposeForm(FlaskForm):
         self.subject.data = message.subject
         self.body.data = message.body
         self.attach_calendar.data = message.attach_calendar
+        self.hold_after.data = message.hold_after
         timed = message.status in (MessageStatus.SCHEDULED, MessageStatus.OVERDUE)
         self.mode.data = Mode.SCHEDULE.value if timed else Mode.DRAFT.value
         self.send_at.data = (

@@ -29,6 +29,8 @@ TAB_STATUSES: dict[Tab, tuple[MessageStatus, ...]] = {
     Tab.SENT: (
         MessageStatus.DRY_RUN,
         MessageStatus.SENDING,
+        MessageStatus.PAUSED,
+        MessageStatus.STOPPED,
         MessageStatus.SENT,
         MessageStatus.SENT_WITH_FAILURES,
         MessageStatus.FAILED,

@@ -63,6 +63,11 @@ class MessageStatus(Words):
     OVERDUE = "overdue"
     #: Went through dispatch with dry run on: nothing was sent, every recipient still pending.
     DRY_RUN = "dry_run"
+    #: A host paused the send (or it reached ``hold_after``): nothing more goes out until a
+    #: host resumes it.
+    PAUSED = "paused"
+    #: A host stopped the send for good: the recipients left are recorded as cancelled.
+    STOPPED = "stopped"
 
 
 EDITABLE = frozenset({MessageStatus.DRAFT, MessageStatus.SCHEDULED, MessageStatus.OVERDUE})
@@ -125,6 +130,14 @@ class Message(db.Model):
     final_sent: Mapped[int | None] = mapped_column()
     final_failed: Mapped[int | None] = mapped_column()
     final_skipped: Mapped[int | None] = mapped_column()
+    final_cancelled: Mapped[int | None] = mapped_column()
+    #: Send to the first N recipients, then pause until a host has checked how it arrived;
+    #: ``held_at`` says the hold was reached (a resume sends the rest without holding again).
+    hold_after: Mapped[int | None] = mapped_column()
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Who paused it and when, while it is paused (``status_reason`` says it in words).
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paused_by: Mapped[str | None] = mapped_column(sa.String(300))
     created_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )

@@ -301,6 +301,7 @@ def _compose_fields(form: ComposeForm) -> dict[str, Any]:
         "mode": form.mode.data or "",
         "send_at": form.send_at_local(),
         "attach_calendar": bool(form.attach_calendar.data),
+        "hold_after": form.hold_after.data,
     }
 
 

@@ -155,6 +155,29 @@ def _text_problem(raw: Any, clean: str, rule: TextRule) -> str | None:
     return None
 
 
+#: The largest "send to the first N": a hold is a sample, not a send in parts.
+MAX_HOLD_AFTER = 100_000
+
+
+def clean_hold_after(value: Any) -> int | None:
+    """None (no hold) or a whole number of recipients from 1 to ``MAX_HOLD_AFTER``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValidationError({"hold_after": "Give a whole number of guests, or leave it empty."})
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValidationError(
+            {"hold_after": "Give a whole number of guests, or leave it empty."}
+        ) from None
+    if not 1 <= number <= MAX_HOLD_AFTER:
+        raise ValidationError(
+            {"hold_after": f"Give a number from 1 to {MAX_HOLD_AFTER:,}, or leave it empty."}
+        )
+    return number
+
+
 def _check_future(send_at: datetime | None, now: datetime) -> datetime:
     if send_at is None:
         raise ValidationError({"send_at": "Choose the date and time to send it."})
@@ -179,6 +202,7 @@ def create_message(
     body: str,
     mode: Mode | str = Mode.DRAFT,
     send_at: str | datetime | None = None,
+    hold_after: int | str | None = None,
     now: datetime,
     kind: MessageKind = MessageKind.CUSTOM,
     attach_calendar: bool | None = None,
@@ -191,9 +215,10 @@ def create_message(
     """
     if event.closed_reason is not None:
         raise Conflict(event.closed_reason)
-    fields, (clean_mode, when) = _every_error(
+    fields, (clean_mode, when), hold = _every_error(
         lambda: clean_message_fields(audience, channel, subject, body),
         lambda: _new_mode_and_time(event, mode, send_at, now),
+        lambda: clean_hold_after(hold_after),
     )
     clean_audience, clean_channel, clean_subject, clean_body = fields
     if clean_mode is not Mode.DRAFT:
@@ -211,6 +236,7 @@ def create_message(
         # A new row starts where its mode says; send-now then moves it like any draft.
         status=MessageStatus.SCHEDULED if clean_mode is Mode.SCHEDULE else MessageStatus.DRAFT,
         send_at=when if clean_mode is not Mode.SEND_NOW else None,
+        hold_after=hold,
         created_by_id=actor.user_id,
         created_at=now,
         updated_at=now,
@@ -264,6 +290,7 @@ def update_message(
     mode: Mode | str | None = None,
     send_at: str | datetime | None | _Unset = UNSET,
     attach_calendar: bool | _Unset = UNSET,
+    hold_after: int | str | None | _Unset = UNSET,
 ) -> Message:
     """Change a draft, scheduled or overdue message; UNSET fields keep their value.
 
@@ -274,7 +301,7 @@ def update_message(
     current = MessageStatus(message.status)
     if current not in EDITABLE:
         raise states.refusal(current, MessageStatus.DRAFT)
-    fields, (target, clean_mode, when) = _every_error(
+    fields, (target, clean_mode, when), hold = _every_error(
         lambda: clean_message_fields(
             message.audience if audience is UNSET else audience,
             message.channel if channel is UNSET else channel,
@@ -282,6 +309,7 @@ def update_message(
             message.body if body is UNSET else body,
         ),
         lambda: _target_and_time(message, mode, send_at, now),
+        lambda: message.hold_after if hold_after is UNSET else clean_hold_after(hold_after),
     )
     audience_, channel_, subject_, body_ = fields
     check_sendable(session, message, audience_, channel_, target, clean_mode is Mode.SEND_NOW, now)
@@ -297,6 +325,7 @@ def update_message(
         subject=subject_,
         body=body_,
         send_at=when,
+        hold_after=hold,
         status_reason=message.status_reason if target is current else None,
         attach_calendar=message.attach_calendar if attach_calendar is UNSET else attach_calendar,
     )
@@ -333,6 +362,7 @@ def _audited(message: Message) -> dict[str, Any]:
         "body": message.body,
         "send_at": message.send_at,
         "attach_calendar": message.attach_calendar,
+        "hold_after": message.hold_after,
     }
 
 

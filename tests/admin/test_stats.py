@@ -63,9 +63,23 @@ def test_stats_figures(client, seeded):
         "cancelled": 0,
         "overdue": 0,
         "dry_run": 0,
+        "paused": 0,
+        "stopped": 0,
     }
-    assert stats["deliveries"]["all"] == {"pending": 0, "sent": 4, "failed": 4, "skipped": 0}
-    assert stats["deliveries"]["last_24h"] == {"pending": 0, "sent": 3, "failed": 4, "skipped": 0}
+    assert stats["deliveries"]["all"] == {
+        "pending": 0,
+        "sent": 4,
+        "failed": 4,
+        "skipped": 0,
+        "cancelled": 0,
+    }
+    assert stats["deliveries"]["last_24h"] == {
+        "pending": 0,
+        "sent": 3,
+        "failed": 4,
+        "skipped": 0,
+        "cancelled": 0,
+    }
     assert stats["failed_awaiting_retry"] == 1  # busy7: transient, attempts left, next attempt set
     assert stats["failed_permanently"] == 3  # two 550s and the exhausted 451
     assert stats["failed_awaiting_retry"] + stats["failed_permanently"] == 4

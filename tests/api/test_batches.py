@@ -34,7 +34,7 @@ def test_batches_of_a_message(client, owner, bearer, sent_with_failures):
         "completed_with_failures",
     )
     counts = item["counts"]
-    assert counts == {"total": 6, "sent": 4, "failed": 2, "skipped": 0}
+    assert counts == {"total": 6, "sent": 4, "failed": 2, "skipped": 0, "cancelled": 0}
     assert counts["sent"] + counts["failed"] + counts["skipped"] == counts["total"]
     assert item["started_at"].endswith("+00:00") and item["finished_at"].endswith("+00:00")
     assert item["error"] is None

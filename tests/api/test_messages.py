@@ -76,6 +76,7 @@ def test_walk_draft_edit_schedule_send_now_then_cancel_refused(
         "failed": 0,
         "skipped": 0,
         "pending": 0,
+        "cancelled": 0,
     }
     assert db.session.get(Batch, sent.get_json()["batch_id"]).message_id == message["id"]
 
@@ -145,6 +146,7 @@ def test_list_is_paginated_newest_first_with_a_status_filter(
         "failed": 0,
         "skipped": 0,
         "pending": 0,
+        "cancelled": 0,
     }
     assert "counts" not in page["items"][1]
 

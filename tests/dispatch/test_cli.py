@@ -1,4 +1,5 @@
-"""`flask dispatch run-due | retry-failed | send-one` through the CLI runner."""
+"""`flask dispatch run-due | retry-failed | send-one | pause | resume | stop` through the CLI
+runner."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections import Counter
 
 import sqlalchemy as sa
 
+from dashboard.audit.models import AuditEntry
 from dashboard.dispatch.models import Batch, BatchEntry, BatchTrigger, DeliveryStatus
 from dashboard.extensions import db
 from dashboard.messages.models import MessageStatus
@@ -114,3 +116,42 @@ def test_batch_counters_equal_the_rows(runner, make_event, make_guests, make_mes
             rows.get("skipped", 0),
         )
         assert batch.total == sum(rows.values()) == 10
+
+
+def test_pause_resume_stop_from_the_cli_with_who_did_it(
+    runner, owner, make_event, make_guests, make_message, smtp_server
+):
+    event = make_event()
+    make_guests(event, 6)
+    message = make_message(event)
+    message.hold_after = 2
+    db.session.commit()
+    runner.invoke(args=["dispatch", "run-due"])  # two sent, then it holds
+
+    refused = runner.invoke(args=["dispatch", "pause", str(message.id)])
+    assert refused.exit_code == 1 and "This message is paused: there is nothing to pause" in (
+        refused.output
+    )
+    resumed = runner.invoke(args=["dispatch", "resume", str(message.id), "--as", owner.email])
+    assert resumed.exit_code == 0, resumed.output
+    assert f"message {message.id}: resumed in batch" in resumed.output
+    paused = runner.invoke(args=["dispatch", "pause", str(message.id), "--as", owner.email])
+    assert paused.exit_code == 0 and "paused" in paused.output
+    stopped = runner.invoke(args=["dispatch", "stop", str(message.id)])
+    assert stopped.exit_code == 0, stopped.output
+    assert f"message {message.id}: stopped; 2 sent, 4 cancelled" in stopped.output
+    assert runner.invoke(args=["dispatch", "stop", "999999"]).exit_code == 1
+
+    db.session.expire_all()
+    actors = db.session.execute(
+        sa.select(AuditEntry.action, AuditEntry.actor)
+        .where(AuditEntry.message_id == message.id, AuditEntry.action.like("message.%"))
+        .order_by(AuditEntry.id)
+    ).all()
+    assert [(a, b.split(" (")[0]) for a, b in actors] == [
+        ("message.pause", "cli:dispatch run-due"),  # its hold: the run that sent it paused it
+        ("message.resume", f"cli:dispatch resume as {owner.email}"),
+        ("message.pause", f"cli:dispatch pause as {owner.email}"),
+        ("message.stop", "cli:dispatch stop"),
+    ]
+    assert len(smtp_server.received) == 2

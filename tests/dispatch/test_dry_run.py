@@ -60,7 +60,13 @@ def test_a_dry_run_can_be_sent_for_real_afterwards(
 
     stats = client.get("/api/stats", headers={"Authorization": f"Bearer {STATS_TOKEN}"}).json
     assert stats["messages"]["dry_run"] == 1
-    assert stats["outcomes"]["all"] == {"sent": 0, "failed": 0, "skipped": 1, "dry_run": 3}
+    assert stats["outcomes"]["all"] == {
+        "sent": 0,
+        "failed": 0,
+        "skipped": 1,
+        "dry_run": 3,
+        "cancelled": 0,
+    }
 
     # Dry run off: send-now sends it for real, to everyone the dry run reached.
     messages.send_now(db.session, message, Actor.of(owner), now=now)

@@ -350,6 +350,7 @@ def test_finished_message_keeps_figures_equal_to_its_rows(
         "failed": 2,
         "skipped": 1,
         "pending": 0,
+        "cancelled": 0,
     }
 
     smtp_server.handler.rules = {}
