@@ -99,7 +99,7 @@ def test_send_me_a_test_from_the_compose_form(page, live_app, live_user, smtp_se
     expect(result.get_by_role("listitem").first).to_contain_text("Accepted host@example.com")
     [mail] = smtp_server.messages_to("host@example.com")
     assert mail["Subject"] == "[Test] Dinner at Grand Hall"
-    assert "/r/preview" in mail.get_content()
+    assert "/r/preview" in mail.get_body(("plain",)).get_content()
     # Nothing was saved: the form still holds the draft, the lists are as they were.
     expect(page.get_by_label("Subject")).to_have_value("Dinner at {{venue}}")
 
