@@ -33,6 +33,7 @@ from dashboard.messages import services as svc
 from dashboard.messages.forms import ComposeForm
 from dashboard.messages.mailview import frame_response
 from dashboard.messages.models import Audience, Message, MessageStatus
+from dashboard.messages.rendering import event_values, with_event_values
 from dashboard.web import (
     Page,
     event_for,
@@ -51,6 +52,11 @@ TABS = "<any(scheduled, sent, cancelled):tab>"
 PER_PAGE = 20
 #: htmx listens for this to refresh the tab counts after an action.
 CHANGED_EVENT = "messages-changed"
+
+
+@bp.app_template_filter("with_event_values")
+def _with_event_values(subject: str, event: Event) -> str:
+    return with_event_values(subject, event)
 
 
 @bp.context_processor
@@ -86,6 +92,7 @@ def _list_context(
     listing: Page = paginate(lists.messages_query(event.id, tab.statuses, tab), page_no, per_page)
     ids = [m.id for m in listing.items] if tab is lists.Tab.SENT else []
     counts: dict[int, Counts] = message_counts(db.session, ids)
+    reach = _reach(event, listing.items) if tab is lists.Tab.SCHEDULED else {}
     return {
         "event": event,
         "tab": tab,
@@ -94,9 +101,23 @@ def _list_context(
         "listing": listing,
         "counts": counts,
         "times": send_times(db.session, ids),
+        "reach": reach,
         "can_edit": access.can_edit,
         "now": now(),
     }
+
+
+def _reach(event: Event, messages: list[Message]) -> dict[int, audiences.RecipientCount]:
+    """Whom each unsent message would reach now, for its send-now confirmation: one count
+    per audience and channel on the page, not one per row."""
+    by_kind: dict[tuple[Audience, Any], audiences.RecipientCount] = {}
+    reach = {}
+    for m in messages:
+        key = (m.audience, m.channel)
+        if key not in by_kind:
+            by_kind[key] = audiences.count_recipients(db.session, event.id, m.audience, m.channel)
+        reach[m.id] = by_kind[key]
+    return reach
 
 
 def _count_context(event: Event, audience: str | None) -> dict[str, Any]:
@@ -276,7 +297,7 @@ def edit(event_id: int, message_id: int) -> Response | tuple[str, int]:
 def send_now(event_id: int, message_id: int) -> Response:
     def send(message: Message) -> str:
         svc.send_now(db.session, message, current_actor(), now=now())
-        return f"“{message.subject}” is being sent."
+        return f"“{_subject(message)}” is being sent."
 
     return _row_action(event_id, message_id, send, wake=True)
 
@@ -286,7 +307,7 @@ def send_now(event_id: int, message_id: int) -> Response:
 def cancel(event_id: int, message_id: int) -> Response:
     def cancel_it(message: Message) -> str:
         svc.cancel_message(db.session, message, now=now(), actor=current_actor())
-        return f"“{message.subject}” was cancelled."
+        return f"“{_subject(message)}” was cancelled."
 
     return _row_action(event_id, message_id, cancel_it)
 
@@ -310,6 +331,7 @@ def _form_context(event: Event, form: ComposeForm) -> dict[str, Any]:
     return {
         **_count_context(event, form.audience.data),
         **_preview_context(event, form.data),
+        "event_values": event_values(event),
     }
 
 
@@ -339,16 +361,21 @@ def _tab_url(event: Event, tab: lists.Tab) -> str:
     return url_for(".communications", event_id=event.id, tab=tab.value)
 
 
+def _subject(message: Message) -> str:
+    return with_event_values(message.subject, message.event)
+
+
 def _done_text(message: Message, verb: str) -> str:
+    subject = _subject(message)
     if message.status is MessageStatus.SENDING:
-        return f"“{message.subject}” is being sent."
+        return f"“{subject}” is being sent."
     if message.status is MessageStatus.OVERDUE:
-        return f"“{message.subject}” {verb}; it is still overdue until you give it a new time."
+        return f"“{subject}” {verb}; it is still overdue until you give it a new time."
     if message.status is MessageStatus.SCHEDULED:
         when = message.send_at.astimezone(message.event.tz) if message.send_at else None
         at = f" for {when:%a %d %b %Y, %H:%M} {when.tzname()}" if when else ""
-        return f"“{message.subject}” is scheduled{at}."
-    return f"Draft “{message.subject}” {verb}."
+        return f"“{subject}” is scheduled{at}."
+    return f"Draft “{subject}” {verb}."
 
 
 def _after_change(event: Event, message: Message, verb: str) -> Response:

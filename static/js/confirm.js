@@ -1,6 +1,37 @@
 // Asks before a form whose choice sends something at once, for the choices that do:
 // <form data-confirm="Question?" data-confirm-field="mode" data-confirm-value="send_now">.
 // A form without a matching choice submits as usual; without JavaScript it submits at once.
+//
+// With data-confirm-subject (a field's name) and data-confirm-end (a selector of an element
+// whose data-text ends the question, kept current by the live recipient count), the question
+// names what goes to whom: "Send “Parking for Summer Gala” to 51 attending guests now?
+// 4 unsubscribed are left out." The subject gets the event's values (data-event-values);
+// a guest's own placeholders stay as they are, since they differ per guest.
+function withEventValues(text, values) {
+  return text
+    .replace(/\{\{\s*([^{}\s]*)\s*\}\}/g, (whole, name) =>
+      Object.hasOwn(values, name) ? values[name] : whole,
+    )
+    .replace(/\s+/g, " ")
+    .trim();
+}
+
+function question(form) {
+  const subjectField = form.dataset.confirmSubject;
+  const end = form.dataset.confirmEnd && document.querySelector(form.dataset.confirmEnd);
+  if (!subjectField || !end || !end.dataset.text) {
+    return form.dataset.confirm;
+  }
+  let values = {};
+  try {
+    values = JSON.parse(form.dataset.eventValues || "{}");
+  } catch {
+    values = {};
+  }
+  const subject = withEventValues(form.elements.namedItem(subjectField)?.value || "", values);
+  return `Send “${subject}” ${end.dataset.text} This cannot be undone.`;
+}
+
 document.addEventListener("submit", (event) => {
   const form = event.target;
   if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) {
@@ -10,7 +41,7 @@ document.addEventListener("submit", (event) => {
   if (field && form.elements.namedItem(field)?.value !== form.dataset.confirmValue) {
     return;
   }
-  if (!window.confirm(form.dataset.confirm)) {
+  if (!window.confirm(question(form))) {
     event.preventDefault();
   }
 });

@@ -26,6 +26,10 @@ GUESTS = [
 ]
 
 
+#: A row's Send now button, whose accessible name names its message.
+SEND_NOW = re.compile(r"^Send “.+” now$")
+
+
 def communications(page, event_id: int, tab: str | None = None) -> None:
     page.goto(f"/events/{event_id}/communications" + (f"/{tab}" if tab else ""))
 
@@ -99,7 +103,7 @@ def test_draft_edit_schedule_cancel(page, live_app, live_user, screenshot):
     page.get_by_label("Message", exact=True).fill("Hi {{guest_name}}, park behind the hall.")
     page.get_by_label("Save as draft").check()
     page.get_by_role("button", name="Save message").click()
-    expect(flash(page)).to_have_text("Draft “Parking for {{event_name}}” saved.")
+    expect(flash(page)).to_have_text("Draft “Parking for Summer Gala” saved.")
     expect(tab_count(page, "scheduled")).to_have_text("5")
     row = message_row(page, "Parking for")
     expect(row.locator(".badge")).to_have_text("Draft")
@@ -191,11 +195,11 @@ def test_row_actions_update_the_list_and_the_tab_counts(page, live_app, live_use
     page.on("dialog", lambda dialog: dialog.accept())
 
     message_row(page, "Day-of reminder").get_by_role("button", name="Cancel").click()
-    expect(page.get_by_text("“Today: {{event_name}}” was cancelled.")).to_be_visible()
+    expect(page.get_by_text("“Today: Summer Gala” was cancelled.")).to_be_visible()
     expect(tab_count(page, "cancelled")).to_have_text("1")
     expect(tab_count(page, "scheduled")).to_have_text("3")
 
-    message_row(page, "1-day reminder").get_by_role("button", name="Send now").click()
+    message_row(page, "1-day reminder").get_by_role("button", name=SEND_NOW).click()
     expect(page.get_by_text("is being sent")).to_be_visible()
     expect(tab_count(page, "sent")).to_have_text("1")
     expect(tab_count(page, "scheduled")).to_have_text("2")
@@ -226,7 +230,7 @@ def test_a_refused_action_shows_its_reason(page, live_app, live_user):
 
     page.problems.allow_status(409)  # the refusal is the point of this test
     page.once("dialog", lambda dialog: dialog.accept())
-    message_row(page, "7-day reminder").get_by_role("button", name="Send now").click()
+    message_row(page, "7-day reminder").get_by_role("button", name=SEND_NOW).click()
     alert = page.locator("#message-list").get_by_role("alert")
     expect(alert).to_have_text(
         "This message is cancelled and can no longer be sent. "
@@ -259,7 +263,7 @@ def test_viewer_sees_no_action_buttons(page, open_page, live_app, live_user):
     communications(as_viewer, event_id)
     listing = as_viewer.locator("#message-list")
     expect(listing.locator(".message-kind")).to_have_count(4)  # sees everything ...
-    for name in ["Edit", "Send now", "Cancel"]:  # ... and can change nothing
+    for name in ["Edit", SEND_NOW, "Cancel"]:  # ... and can change nothing
         expect(listing.get_by_role("button", name=name)).to_have_count(0)
     expect(as_viewer.get_by_role("button", name="Save message")).to_have_count(0)
     expect(as_viewer.get_by_text("only the event's editors and owners can save")).to_be_visible()
