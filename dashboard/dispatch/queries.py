@@ -28,6 +28,7 @@ from dashboard.dispatch.models import (
     BatchStatus,
     Delivery,
     DeliveryStatus,
+    ErrorKind,
     Outcome,
 )
 from dashboard.events.access import role_for
@@ -278,6 +279,21 @@ def entry_outcome_counts(session: Session, batch_id: int) -> dict[EntryFilter, i
     """How many entries each filter of the batch page shows."""
     by = entry_counts(session, batch_id)
     return {f: sum(by[o] for o in (f.outcomes or tuple(Outcome))) for f in EntryFilter}
+
+
+def newest_refusal_batch(session: Session, message_id: int) -> int | None:
+    """The newest batch that recorded a permanent failure still standing for the message:
+    its failed entries list the guests whose address needs fixing."""
+    return session.scalar(
+        sa.select(sa.func.max(BatchEntry.batch_id))
+        .join(Delivery, Delivery.id == BatchEntry.delivery_id)
+        .where(
+            Delivery.message_id == message_id,
+            Delivery.status == DeliveryStatus.FAILED,
+            Delivery.error_kind == ErrorKind.PERMANENT,
+            BatchEntry.error_kind == ErrorKind.PERMANENT,
+        )
+    )
 
 
 def delivery_history(session: Session, delivery_id: int) -> list[sa.Row[Any]]:

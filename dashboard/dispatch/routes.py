@@ -40,6 +40,7 @@ from dashboard.events.access import EventAccess
 from dashboard.events.models import Event, Guest, Role
 from dashboard.extensions import db
 from dashboard.messages.models import Message, MessageStatus
+from dashboard.messages.rendering import with_event_values
 from dashboard.web import (
     Page,
     event_for,
@@ -121,9 +122,23 @@ def _message_context(access: EventAccess, message: Message, page_no: int = 1) ->
         "running": running,
         "can_edit": access.can_edit,
         "can_retry": _can_retry(message, counts.failed, running),
+        **_retry_context(event, message.id),
         "now": now,
         "active": "communications",
     }
+
+
+def _retry_context(event: Event, message_id: int) -> dict[str, Any]:
+    """The failures a retry offers (temporary by default, permanent on purpose) and where
+    the refused addresses are listed to be fixed: the newest batch that recorded one."""
+    kinds = services.failed_kinds(db.session, message_id)
+    fix_batch = q.newest_refusal_batch(db.session, message_id) if kinds[1] else None
+    fix_url = (
+        url_for(".batch_detail", event_id=event.id, batch_id=fix_batch, outcome="failed")
+        if fix_batch
+        else url_for("events.guests", event_id=event.id)
+    )
+    return {"failed_kinds": kinds, "fix_url": fix_url}
 
 
 def _can_retry(message: Message | None, failed: int, running: Batch | None) -> bool:
@@ -232,13 +247,20 @@ def retry_failed(event_id: int, message_id: int) -> Response:
     access = event_for(event_id, Role.EDITOR)
     message = q.message_of_event(db.session, access.event, message_id)
     try:
-        batch = services.retry_failed(db.session, message, current_actor(), utcnow())
+        batch = services.retry_failed(
+            db.session,
+            message,
+            current_actor(),
+            utcnow(),
+            permanent=request.values.get("permanent") == "1",
+        )
     except Conflict as error:
         db.session.rollback()
         return _retry_refused(access, message, str(error))
     db.session.commit()
     scheduler.wake(current_app._get_current_object())  # type: ignore[attr-defined]
-    flash(f"Retrying the failed recipients of “{message.subject}” in batch {batch.id}.", "success")
+    subject = with_event_values(message.subject, access.event)
+    flash(f"Retrying the failed recipients of “{subject}” in batch {batch.id}.", "success")
     return hx_redirect(url_for(".batch_detail", event_id=access.event.id, batch_id=batch.id))
 
 
@@ -254,7 +276,8 @@ def _retry_refused(access: EventAccess, message: Message, text: str) -> Response
 # --- one batch ---------------------------------------------------------------------------
 
 
-def _entries_context(event: Event, batch: Batch) -> dict[str, Any]:
+def _entries_context(access: EventAccess, batch: Batch) -> dict[str, Any]:
+    event = access.event
     entry_filter = _entry_filter()
     search = search_arg()
     page_no, per_page = page_args(q.ENTRIES_PER_PAGE)
@@ -273,8 +296,13 @@ def _entries_context(event: Event, batch: Batch) -> dict[str, Any]:
         "entries": entries,
         "entry_filter": entry_filter,
         "filters": [f for f in EntryFilter if _offered(f, batch)],
+        "filter_counts": q.entry_outcome_counts(db.session, batch.id),
         "search": search,
         "filter_args": filter_args,
+        "can_fix": access.can_edit,
+        # The entries reload by themselves once the batch has finished: the filter's
+        # counts, read while it ran, are sent again with them.
+        "oob_filters": request.headers.get("HX-Trigger") == "entries",
     }
 
 
@@ -297,9 +325,9 @@ def _batch_page_context(access: EventAccess, batch: Batch) -> dict[str, Any]:
         "progress": p.batch_progress(batch, utcnow()),
         "started_by": p.started_by(batch),
         "counts": counts,
-        "filter_counts": q.entry_outcome_counts(db.session, batch.id),
         "can_edit": access.can_edit,
         "can_retry": _can_retry(message, counts.failed, running),
+        **_retry_context(access.event, batch.message_id),
         "active": "communications",
     }
 
@@ -311,7 +339,7 @@ def batch_detail(event_id: int, batch_id: int) -> Response:
     access = event_for(event_id)
     event = access.event
     batch = q.batch_of_event(db.session, event, batch_id)
-    context = {"event": event, "batch": batch, **_entries_context(event, batch)}
+    context = {"event": event, "batch": batch, **_entries_context(access, batch)}
     if not wants_fragment():
         context.update(_batch_page_context(access, batch))
     return render_page_or_fragment(

@@ -118,10 +118,12 @@ def test_send_now_progress_failed_entries_and_retry(
         dialogs.append(dialog.message)
         dialog.accept()
 
+    # A 550 is a permanent failure: it is offered only on purpose, after a fix.
+    expect(page.get_by_role("button", name="Retry failed (")).to_have_count(0)
     page.once("dialog", accept)
-    page.get_by_role("button", name="Retry failed (3)").click()
+    page.get_by_role("button", name="Retry permanent failures too (3)").click()
     page.wait_for_url(re.compile(r"/batches/\d+$"))
-    assert "again to the 3 recipient(s) whose delivery failed" in dialogs[0]
+    assert "again to the 3 recipient(s) whose address was refused" in dialogs[0]
     expect(
         page.get_by_role("heading", name=re.compile(r"^Batch #\d+: Retry failed$"))
     ).to_be_visible()
@@ -229,7 +231,7 @@ def test_scheduled_send_progress_search_and_retry(
         dialog.accept()
 
     page.once("dialog", accept)
-    page.get_by_role("button", name="Retry failed (3)").click()
+    page.get_by_role("button", name="Retry permanent failures too (3)").click()
     page.wait_for_url(re.compile(r"/batches/\d+$"))
     assert "3 recipient(s)" in dialogs[0]
     expect(page.get_by_role("heading", name=re.compile("Retry failed"))).to_be_visible()
