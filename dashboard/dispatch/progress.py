@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger
 
@@ -14,6 +15,25 @@ _BY_VERB = {
     BatchTrigger.SEND_NOW: "Sent now by",
     BatchTrigger.SEND_ONE: "Single re-send by",
 }
+
+
+def retry_text(count: int, at: datetime, tz: ZoneInfo, now: datetime) -> str:
+    """What a sending message whose only batch has finished is waiting for: "Retrying 2 at
+    23:14 CET" (the day too when it is not today, "now" when it is due)."""
+    if at <= now:
+        return f"Retrying {count} now"
+    local, today = at.astimezone(tz), now.astimezone(tz)
+    when = f"{local:%H:%M}" if local.date() == today.date() else f"{local:%a %d %b, %H:%M}"
+    return f"Retrying {count} at {when} {local.tzname()}"
+
+
+def started_by_sentence(batch: Batch) -> str:
+    """The batch page's line: "Sent now by x@y", "Retry failed by x@y", "Started by the
+    scheduler" (never "Started by Sent now by ...")."""
+    who = started_by(batch)
+    if batch.trigger in _BY_VERB and who != "scheduler":
+        return who
+    return f"Started by {'the scheduler' if who == 'scheduler' else who}"
 
 
 def started_by(batch: Batch) -> str:

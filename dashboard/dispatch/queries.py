@@ -148,6 +148,32 @@ def send_times(session: Session, message_ids: Iterable[int]) -> dict[int, SendTi
     return {mid: SendTimes(first, None if running else last) for mid, first, last, running in rows}
 
 
+@dataclass(frozen=True)
+class RetryWait:
+    """Failed recipients an automatic retry will send again, and when the first is due."""
+
+    count: int
+    at: datetime
+
+
+def retry_waits(session: Session, message_ids: Iterable[int]) -> dict[int, RetryWait]:
+    """Per message with automatic retries planned (a temporary failure keeps its next
+    attempt's time until it is retried or given up): one GROUP BY."""
+    ids = list(message_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(Delivery.message_id, sa.func.count(), sa.func.min(Delivery.next_attempt_at))
+        .where(
+            Delivery.message_id.in_(ids),
+            Delivery.status == DeliveryStatus.FAILED,
+            Delivery.next_attempt_at.is_not(None),
+        )
+        .group_by(Delivery.message_id)
+    ).all()
+    return {mid: RetryWait(count, at) for mid, count, at in rows}
+
+
 def entry_counts(session: Session, batch_id: int) -> dict[Outcome, int]:
     """How many entries of a batch have each outcome (one GROUP BY over the covering index)."""
     found = count_by(session, BatchEntry.outcome, BatchEntry.batch_id == batch_id)

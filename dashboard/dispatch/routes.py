@@ -157,6 +157,9 @@ def _message_page(
         **_message_context(access, message, page_no),
         **_message_progress_context(event, message, access.can_edit),
         **_timeline_context(event, message, timeline_page),
+        "went_out": getattr(
+            q.send_times(db.session, [message.id]).get(message.id), "started_at", None
+        ),
         "sample": q.sample_rendering(
             db.session, event, message, current_app.config["PUBLIC_BASE_URL"]
         ),
@@ -216,9 +219,15 @@ def _message_progress_context(
         poll = DUE_POLL if due_in <= timedelta(0) else WAITING_POLL if due_in <= SOON else None
     else:
         poll = None
+    wait = None if running is not None else q.retry_waits(db.session, [message.id]).get(message.id)
     return {
         "event": event,
         "message": message,
+        "retry_text": (
+            p.retry_text(wait.count, wait.at, event.tz, now)
+            if wait is not None and message.status is MessageStatus.SENDING
+            else None
+        ),
         "live_batch": running,
         "live_progress": p.batch_progress(running, now) if running is not None else None,
         "message_figures": q.message_counts(db.session, [message.id])[message.id],
@@ -323,7 +332,7 @@ def _batch_page_context(access: EventAccess, batch: Batch) -> dict[str, Any]:
     return {
         "message": message,
         "progress": p.batch_progress(batch, utcnow()),
-        "started_by": p.started_by(batch),
+        "started_by": p.started_by_sentence(batch),
         "counts": counts,
         "can_edit": access.can_edit,
         "can_retry": _can_retry(message, counts.failed, running),

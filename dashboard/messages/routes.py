@@ -21,7 +21,8 @@ from flask_login import login_required
 
 from dashboard.audit.current import current_actor
 from dashboard.dispatch import scheduler, states
-from dashboard.dispatch.queries import Counts, message_counts, send_times
+from dashboard.dispatch.progress import retry_text
+from dashboard.dispatch.queries import Counts, message_counts, retry_waits, send_times
 from dashboard.dispatch.settings import DispatchSettings
 from dashboard.errors import Conflict
 from dashboard.events.access import EventAccess
@@ -102,6 +103,7 @@ def _list_context(
         "counts": counts,
         "times": send_times(db.session, ids),
         "reach": reach,
+        "retry_texts": _retry_texts(event, listing.items) if tab is lists.Tab.SENT else {},
         "can_edit": access.can_edit,
         "now": now(),
     }
@@ -118,6 +120,14 @@ def _reach(event: Event, messages: list[Message]) -> dict[int, audiences.Recipie
             by_kind[key] = audiences.count_recipients(db.session, event.id, m.audience, m.channel)
         reach[m.id] = by_kind[key]
     return reach
+
+
+def _retry_texts(event: Event, messages: list[Message]) -> dict[int, str]:
+    """ "Retrying 2 at 23:14 CET" for a sending message that waits for an automatic retry,
+    rather than a "Sending" that its finished batch contradicts."""
+    sending = [m.id for m in messages if m.status is MessageStatus.SENDING]
+    waits = retry_waits(db.session, sending)
+    return {mid: retry_text(w.count, w.at, event.tz, now()) for mid, w in waits.items()}
 
 
 def _count_context(event: Event, audience: str | None) -> dict[str, Any]:
