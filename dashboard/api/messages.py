@@ -138,6 +138,18 @@ def cancel_message(event_id: int, message_id: int) -> Message:
     return _one(message, event)
 
 
+@bp.post("/events/<int:event_id>/messages/<int:message_id>/restore")
+@operation(ok=Message, tag="messages", errors=CHANGE_ERRORS)
+def restore_message(event_id: int, message_id: int) -> Message:
+    """Restore a cancelled message as a draft (no send time); editor or owner. 409 for any
+    other status, or while the event is cancelled or archived."""
+    event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
+    message = _message(event, message_id)
+    svc.restore_to_draft(db.session, message, now=_now(), actor=current_actor())
+    db.session.commit()
+    return _one(message, event)
+
+
 @bp.post("/events/<int:event_id>/messages/<int:message_id>/send-now")
 @operation(ok=MessageSent, status=202, tag="messages", errors=CHANGE_ERRORS)
 def send_now(event_id: int, message_id: int) -> tuple[Message, int]:

@@ -18,6 +18,7 @@ ACTIONS = {
     "message.send_now": "Sent now",
     "message.cancel": "Cancelled",
     "message.restore": "Scheduled again",
+    "message.restore_draft": "Restored as a draft",
     "message.overdue": "Held back: found too late",
     "message.pause": "Paused",
     "message.resume": "Resumed",

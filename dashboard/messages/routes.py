@@ -322,6 +322,16 @@ def cancel(event_id: int, message_id: int) -> Response:
     return _row_action(event_id, message_id, cancel_it)
 
 
+@bp.post(f"{BASE}/<int:message_id>/restore")
+@login_required
+def restore(event_id: int, message_id: int) -> Response:
+    def restore_it(message: Message) -> str:
+        svc.restore_to_draft(db.session, message, now=now(), actor=current_actor())
+        return f"“{_subject(message)}” is a draft again: nothing goes out until you schedule or send it."
+
+    return _row_action(event_id, message_id, restore_it)
+
+
 def _compose_fields(form: ComposeForm) -> dict[str, Any]:
     """What the compose form hands to create_message and update_message."""
     return {

@@ -45,3 +45,61 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// An htmx confirmation whose answers are named by the button that asks it:
+// <button data-confirm-yes="Cancel message" data-confirm-no="Keep it">. The browser's own
+// confirm() says "OK" / "Cancel", and "Cancel" would mean the opposite of "Cancel message";
+// this asks in a modal <dialog> instead (Escape and "Keep it" keep everything as it was).
+function askInDialog(question, yes, no) {
+  return new Promise((resolve) => {
+    const dialog = document.createElement("dialog");
+    dialog.className = "confirm-dialog";
+    const article = document.createElement("article");
+    const text = document.createElement("p");
+    text.id = "confirm-dialog-question";
+    text.textContent = question;
+    dialog.setAttribute("aria-labelledby", text.id);
+    const form = document.createElement("form");
+    form.method = "dialog";
+    form.className = "row-actions";
+    const keep = document.createElement("button");
+    keep.value = "no";
+    keep.className = "outline secondary";
+    keep.textContent = no;
+    const confirm = document.createElement("button");
+    confirm.value = "yes";
+    confirm.textContent = yes;
+    form.append(keep, confirm);
+    article.append(text, form);
+    dialog.append(article);
+    const opener = document.activeElement;
+    dialog.addEventListener("close", () => {
+      resolve(dialog.returnValue === "yes");
+      dialog.remove();
+      if (opener instanceof HTMLElement && opener.isConnected) {
+        opener.focus();
+      }
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    keep.focus();
+  });
+}
+
+document.addEventListener("htmx:confirm", (event) => {
+  const { elt, question } = event.detail;
+  const asker =
+    elt instanceof Element &&
+    (elt.matches("[data-confirm-yes]") ? elt : elt.querySelector("[data-confirm-yes]"));
+  if (!question || !asker) {
+    return;
+  }
+  event.preventDefault();
+  askInDialog(question, asker.dataset.confirmYes, asker.dataset.confirmNo || "Keep it").then(
+    (yes) => {
+      if (yes) {
+        event.detail.issueRequest(true);
+      }
+    },
+  );
+});

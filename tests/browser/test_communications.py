@@ -136,19 +136,22 @@ def test_draft_edit_schedule_cancel(page, live_app, live_user, screenshot):
     expect(row.locator(".badge")).to_have_text("Scheduled")
     expect(row).to_contain_text(when)
 
-    # Cancel it (confirmed), and find it in the Cancelled tab.
-    dialogs: list[str] = []
-
-    def accept(dialog):
-        dialogs.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", accept)
-    row.get_by_role("button", name="Cancel").click()
+    # Cancel it: the question's answers say what they do ("Keep it" changes nothing) ...
+    row.get_by_role("button", name="Cancel message").click()
+    question = page.get_by_role("dialog")
+    expect(question).to_contain_text(
+        "Cancel “Parking: new entrance”? It will not be sent; you can restore it as a draft later."
+    )
+    expect(question.get_by_role("button", name="Keep it")).to_be_focused()
+    question.get_by_role("button", name="Keep it").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(row.locator(".badge")).to_have_text("Scheduled")
+    # ... "Cancel message" cancels it; then find it in the Cancelled tab.
+    row.get_by_role("button", name="Cancel message").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel message").click()
     expect(page.locator("#message-list").get_by_role("status")).to_have_text(
         "“Parking: new entrance” was cancelled."
     )
-    assert dialogs == ["Cancel “Parking: new entrance”? It will not be sent."]
     expect(tab_count(page, "cancelled")).to_have_text("1")
     expect(tab_count(page, "scheduled")).to_have_text("4")
     expect(message_row(page, "Parking: new entrance")).to_have_count(0)
@@ -160,10 +163,18 @@ def test_draft_edit_schedule_cancel(page, live_app, live_user, screenshot):
     row = message_row(page, "Parking: new entrance")
     expect(row.locator(".badge")).to_have_text("Cancelled")
     expect(row).to_contain_text(when)
-    expect(row.get_by_role("button")).to_have_text(["Duplicate"])  # only a copy of it is left
+    expect(row.get_by_role("button")).to_have_text(["Restore as draft", "Duplicate"])
     expect(
         page.get_by_role("navigation", name="Message lists").get_by_role("link", name="Cancelled")
     ).to_have_attribute("aria-current", "page")
+
+    # A cancel can be taken back: the message returns as a draft, without a send time.
+    row.get_by_role("button", name="Restore as draft").click()
+    expect(page.locator("#message-list").get_by_role("status")).to_contain_text(
+        "“Parking: new entrance” is a draft again"
+    )
+    expect(tab_count(page, "cancelled")).to_have_text("0")
+    expect(tab_count(page, "scheduled")).to_have_text("5")
 
     # One message sent now (three guests, no rate limit), then the page as a host sees it.
     communications(page, event_id)
@@ -195,6 +206,7 @@ def test_row_actions_update_the_list_and_the_tab_counts(page, live_app, live_use
     page.on("dialog", lambda dialog: dialog.accept())
 
     message_row(page, "Day-of reminder").get_by_role("button", name="Cancel").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel message").click()
     expect(page.get_by_text("“Today: Summer Gala” was cancelled.")).to_be_visible()
     expect(tab_count(page, "cancelled")).to_have_text("1")
     expect(tab_count(page, "scheduled")).to_have_text("3")

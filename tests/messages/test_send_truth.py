@@ -41,7 +41,10 @@ def test_send_now_confirmation_names_subject_audience_count_and_who_is_left_out(
     )
     assert 'class="message-subject">Parking for Summer Gala<' in row
     assert "{{event_name}}" not in row
-    assert 'hx-confirm="Cancel “Parking for Summer Gala”? It will not be sent."' in row
+    assert (
+        'hx-confirm="Cancel “Parking for Summer Gala”? It will not be sent; you can restore it as a draft later."'
+        in row
+    )
     for action in ("Edit “Parking for Summer Gala”", "Send “Parking for Summer Gala” now"):
         assert f'aria-label="{action}"' in row
     # On a draft, sending at once is not the button that looks like the page's main action.
