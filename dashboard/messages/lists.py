@@ -46,8 +46,9 @@ def tab_for(status: MessageStatus) -> Tab:
 def messages_query(
     event_id: int, statuses: tuple[MessageStatus, ...] | None = None, tab: Tab | None = None
 ) -> sa.Select[tuple[Message]]:
-    """Newest first: by send time on the Sent tab, by creation elsewhere; on the Scheduled
-    tab the overdue ones come first (they wait for a host's decision)."""
+    """Newest first by send time on the Sent tab. The Scheduled tab reads in the order
+    things will happen: the overdue ones first (they wait for a host's decision), then the
+    scheduled ones by send time, then the drafts (no time yet), newest first."""
     stmt = sa.select(Message).where(Message.event_id == event_id)
     if statuses:
         stmt = stmt.where(Message.status.in_([s.value for s in statuses]))
@@ -56,9 +57,24 @@ def messages_query(
             sa.func.coalesce(Message.send_at, Message.updated_at).desc(), Message.id.desc()
         )
     if tab is Tab.SCHEDULED:
-        overdue_first = sa.case((Message.status == MessageStatus.OVERDUE, 0), else_=1)
-        return stmt.order_by(overdue_first, Message.id.desc())
+        group = sa.case(
+            (Message.status == MessageStatus.OVERDUE, 0),
+            (Message.status == MessageStatus.SCHEDULED, 1),
+            else_=2,
+        )
+        planned = sa.case((Message.status == MessageStatus.DRAFT, None), else_=Message.send_at)
+        return stmt.order_by(group, planned.asc(), Message.id.desc())
     return stmt.order_by(Message.id.desc())
+
+
+def next_scheduled(session: Session, event_id: int) -> Message | None:
+    """The scheduled message that goes out first (the Scheduled tab's "Next: ..." line)."""
+    return session.scalar(
+        sa.select(Message)
+        .where(Message.event_id == event_id, Message.status == MessageStatus.SCHEDULED)
+        .order_by(Message.send_at, Message.id)
+        .limit(1)
+    )
 
 
 def tab_counts(session: Session, event_id: int) -> dict[Tab, int]:

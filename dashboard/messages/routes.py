@@ -94,7 +94,14 @@ def _list_context(
     ids = [m.id for m in listing.items] if tab is lists.Tab.SENT else []
     counts: dict[int, Counts] = message_counts(db.session, ids)
     reach = _reach(event, listing.items) if tab is lists.Tab.SCHEDULED else {}
+    next_up = lists.next_scheduled(db.session, event.id) if tab is lists.Tab.SCHEDULED else None
     return {
+        "next_up": next_up,
+        "next_reach": (
+            audiences.count_recipients(db.session, event.id, next_up.audience, next_up.channel)
+            if next_up is not None
+            else None
+        ),
         "event": event,
         "tab": tab,
         "tabs": list(lists.Tab),
