@@ -19,7 +19,9 @@ from flask import (
 )
 from flask_login import login_required
 
+from dashboard.audit import present
 from dashboard.audit.current import current_actor
+from dashboard.audit.queries import event_log
 from dashboard.dispatch import scheduler, states
 from dashboard.dispatch.progress import retry_text
 from dashboard.dispatch.queries import Counts, message_counts, retry_waits, send_times
@@ -35,6 +37,7 @@ from dashboard.messages.forms import ComposeForm
 from dashboard.messages.mailview import frame_response
 from dashboard.messages.models import Audience, Message, MessageStatus
 from dashboard.messages.rendering import event_values, with_event_values
+from dashboard.messages.services import Mode
 from dashboard.web import (
     Page,
     event_for,
@@ -293,20 +296,80 @@ def edit(event_id: int, message_id: int) -> Response | tuple[str, int]:
                 ),
             )
         except Conflict as error:
-            status, alert = 409, {"kind": "error", "text": str(error)}
+            db.session.rollback()
+            db.session.refresh(message)
+            status, alert = 409, _conflict_alert(event, message, str(error))
         else:
             if saved:
                 return _after_change(event, message, "updated")
             status = 400
+    return _edit_page(event, message, form, alert, status)
+
+
+def _edit_page(
+    event: Event, message: Message, form: ComposeForm, alert: dict | None, status: int
+) -> tuple[str, int]:
+    """The edit page; after a conflict (``alert.locked``) Save is off and the host's changes
+    can still be kept as a new draft."""
     return render_template(
         "messages/edit.html",
         message=message,
         form=form,
         alert=alert,
+        locked=bool(alert and alert.get("locked")),
         can_edit=True,
         active="communications",
         **_form_context(event, form),
     ), status
+
+
+def _conflict_alert(event: Event, message: Message, text: str) -> dict[str, Any]:
+    """A refused save, with who changed the message last and when, and where to see it."""
+    last = db.session.scalar(event_log(event.id, message.id).limit(1))
+    tab = lists.tab_for(message.status)
+    link = (
+        url_for("dispatch.message_detail", event_id=event.id, message_id=message.id)
+        if tab is lists.Tab.SENT
+        else _tab_url(event, tab)
+    )
+    return {
+        "kind": "error",
+        "text": text,
+        "locked": not message.editable,
+        "who": f"{present.action_label(last.action)} by {last.actor}" if last else None,
+        "when": last.at if last else None,
+        "link": link,
+        "link_text": "See the message" if tab is lists.Tab.SENT else f"See the {tab.value} tab",
+    }
+
+
+@bp.post(f"{BASE}/<int:message_id>/save-as-draft")
+@login_required
+def save_as_draft(event_id: int, message_id: int) -> Response | tuple[str, int]:
+    """The edit form's fields as a new draft: a way forward when the message itself can no
+    longer be changed (sent or cancelled meanwhile)."""
+    access = event_for(event_id, Role.EDITOR)
+    message = _message(access.event, message_id)
+    form = ComposeForm()
+    form.mode.data = Mode.DRAFT.value
+    if access.event.closed_reason is not None:
+        form.form_errors.append(access.event.closed_reason)
+    elif form.validate_on_submit():
+        fields = {**_compose_fields(form), "mode": Mode.DRAFT.value, "send_at": None}
+
+        def create() -> Message:
+            return svc.create_message(
+                db.session, access.event, current_actor(), now=now(), **fields
+            )
+
+        saved = save(form, create)
+        if saved:
+            copy = saved.value
+            flash(f"Your changes were saved as a new draft “{_subject(copy)}”.", "success")
+            return redirect(url_for(".edit", event_id=event_id, message_id=copy.id), 303)
+    status = 409 if access.event.closed_reason is not None else 400
+    alert = _conflict_alert(access.event, message, "Your changes were not saved yet.")
+    return _edit_page(access.event, message, form, alert, status)
 
 
 @bp.post(f"{BASE}/<int:message_id>/send-now")

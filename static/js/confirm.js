@@ -37,6 +37,9 @@ document.addEventListener("submit", (event) => {
   if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) {
     return;
   }
+  if (event.submitter?.hasAttribute("data-no-confirm")) {
+    return; // e.g. "Save my changes as a new draft": it sends nothing
+  }
   const field = form.dataset.confirmField;
   if (field && form.elements.namedItem(field)?.value !== form.dataset.confirmValue) {
     return;
