@@ -30,11 +30,12 @@ from dashboard.audit import present
 from dashboard.audit.current import current_actor
 from dashboard.audit.queries import event_log
 from dashboard.db_types import utcnow
+from dashboard.dispatch import live, scheduler, services
 from dashboard.dispatch import progress as p
 from dashboard.dispatch import queries as q
-from dashboard.dispatch import scheduler, services
 from dashboard.dispatch.models import Batch, BatchStatus
 from dashboard.dispatch.queries import EntryFilter
+from dashboard.dispatch.settings import DispatchSettings
 from dashboard.errors import Conflict
 from dashboard.events.access import EventAccess
 from dashboard.events.models import Event, Guest, Role
@@ -77,9 +78,18 @@ def _started_by_filter(batch: Batch) -> str:
     return p.started_by(batch)
 
 
+def _progress(batch: Batch, now: Any) -> p.Progress:
+    """A batch's progress with what this process has had answered but not yet recorded;
+    its heartbeat is late after half a lease (the owner writes it every quarter)."""
+    lease = DispatchSettings.from_config(current_app.config).lease
+    return p.batch_progress(
+        batch, now, live.answered(live.key(db.session, batch.id)), late_after=lease / 2
+    )
+
+
 @bp.app_template_filter("progress")
 def _progress_filter(batch: Batch, now: Any) -> p.Progress:
-    return p.batch_progress(batch, now)
+    return _progress(batch, now)
 
 
 def _entry_filter() -> EntryFilter:
@@ -117,7 +127,7 @@ def _message_context(access: EventAccess, message: Message, page_no: int = 1) ->
         "event": event,
         "message": message,
         "batches": batches,
-        "progress": {batch.id: p.batch_progress(batch, now) for batch in batches.items},
+        "progress": {batch.id: _progress(batch, now) for batch in batches.items},
         "counts": counts,
         "running": running,
         "can_edit": access.can_edit,
@@ -229,7 +239,7 @@ def _message_progress_context(
             else None
         ),
         "live_batch": running,
-        "live_progress": p.batch_progress(running, now) if running is not None else None,
+        "live_progress": _progress(running, now) if running is not None else None,
         "message_figures": q.message_counts(db.session, [message.id])[message.id],
         "poll": poll,
         "can_edit": can_edit,
@@ -331,7 +341,7 @@ def _batch_page_context(access: EventAccess, batch: Batch) -> dict[str, Any]:
     message = db.session.get(Message, batch.message_id)
     return {
         "message": message,
-        "progress": p.batch_progress(batch, utcnow()),
+        "progress": _progress(batch, utcnow()),
         "started_by": p.started_by_sentence(batch),
         "counts": counts,
         "can_edit": access.can_edit,
@@ -362,7 +372,7 @@ def batch_progress(event_id: int, batch_id: int) -> Response:
     """Fragment: the live progress of one batch; it stops polling once the batch has finished."""
     event = event_for(event_id).event
     batch = q.batch_of_event(db.session, event, batch_id)
-    progress = p.batch_progress(batch, utcnow())
+    progress = _progress(batch, utcnow())
     finished = not progress.running and wants_fragment()
     return _fragment_response(
         "dispatch/_batch_progress.html",
