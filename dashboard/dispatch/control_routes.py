@@ -48,6 +48,17 @@ def resume_message(event_id: int, message_id: int) -> Response:
     return _control(event_id, message_id, resume, wake=True)
 
 
+@bp.post(f"{EVENT}/messages/<int:message_id>/resume-stalled")
+@login_required
+def resume_stalled_message(event_id: int, message_id: int) -> Response:
+    def resume(message: Message) -> str:
+        lease = DispatchSettings.from_config(current_app.config).lease
+        batch = control.resume_stalled(db.session, message, current_actor(), utcnow(), lease / 2)
+        return f"“{message.subject}” is being sent again (batch {batch.id})."
+
+    return _control(event_id, message_id, resume, wake=True)
+
+
 @bp.post(f"{EVENT}/messages/<int:message_id>/stop")
 @login_required
 def stop_message(event_id: int, message_id: int) -> Response:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import sqlalchemy as sa
+
 from dashboard.dispatch import live
 from dashboard.dispatch.live import Answered
-from dashboard.dispatch.models import Batch, BatchStatus
+from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger
 from dashboard.dispatch.progress import batch_progress
 from dashboard.dispatch.transports import SendResult, Transport, TransportSpec, Unreachable
 from dashboard.extensions import db
+from dashboard.messages.models import Message, MessageStatus
 from tests.helpers import HX
 
 
@@ -94,3 +97,48 @@ def test_the_live_pieces_say_no_sign_of_life(
     assert "left" not in piece.split("progress-text")[1].split("</p>")[0]
     page = client.get(f"/events/{event.id}/batches/{batch.id}/progress", headers=HX).text
     assert "no sign of life for 4" in page and "running for" not in page
+
+
+def test_a_silent_batch_can_be_resumed_at_once(
+    client, auth, owner, event, make_guests, make_message, make_batch, dispatcher, now
+):
+    make_guests(event, 2)
+    message = make_message(event, status=MessageStatus.SENDING)
+    silent = now - timedelta(seconds=45)
+    db.session.execute(
+        sa.update(Message)
+        .where(Message.id == message.id)
+        .values(worker="gone-worker", heartbeat_at=silent)
+    )
+    stalled = make_batch(message, heartbeat_at=silent, worker="gone-worker")
+    auth.login(owner)
+    piece = client.get(f"/events/{event.id}/messages/{message.id}/progress", headers=HX).text
+    resume = f"/events/{event.id}/messages/{message.id}/resume-stalled"
+    assert f'hx-post="{resume}"' in piece and ">Resume</button>" in piece
+    assert ">Pause</button>" not in piece
+
+    answer = client.post(resume, headers=HX)
+    assert answer.status_code == 200 and "is being sent again" in answer.text
+    db.session.expire_all()
+    assert db.session.get(Batch, stalled.id).status is BatchStatus.INTERRUPTED
+    assert "No sign of life for 4" in db.session.get(Batch, stalled.id).error
+    queued = db.session.scalars(sa.select(Batch).where(Batch.trigger == BatchTrigger.RESUME)).one()
+    assert queued.initiated_label == owner.email
+    assert client.post(resume, headers=HX).status_code == 409  # nothing silent any more
+
+    dispatcher.poll()  # the next dispatcher adopts the new batch at once
+    db.session.expire_all()
+    assert db.session.get(Message, message.id).status is MessageStatus.SENT
+    assert db.session.get(Batch, queued.id).sent == 2
+
+
+def test_a_batch_with_a_recent_heartbeat_is_not_resumed(
+    client, auth, owner, event, make_message, make_batch, now
+):
+    message = make_message(event, status=MessageStatus.SENDING)
+    make_batch(message, heartbeat_at=now - timedelta(seconds=5))
+    auth.login(owner)
+    url = f"/events/{event.id}/messages/{message.id}"
+    assert ">Pause</button>" in client.get(f"{url}/progress", headers=HX).text
+    refused = client.post(f"{url}/resume-stalled", headers=HX)
+    assert refused.status_code == 409 and "nothing to resume" in refused.text
