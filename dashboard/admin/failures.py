@@ -58,6 +58,10 @@ def _reason() -> sa.ColumnElement[str]:
     return sa.func.coalesce(Delivery.last_error, NO_REASON)
 
 
+#: How many of a group failed permanently (the server refused the address).
+_PERMANENT = sa.func.count().filter(Delivery.error_kind == ErrorKind.PERMANENT)
+
+
 def failure_groups(
     session: Session, filters: FailureFilter, *, limit: int, offset: int
 ) -> tuple[list[FailureGroup], int]:
@@ -77,9 +81,7 @@ def failure_groups(
                 sa.func.count().label("deliveries"),
                 sa.func.count(sa.distinct(Delivery.message_id)).label("messages"),
                 sa.func.max(Delivery.updated_at).label("last_failed_at"),
-                sa.func.count()
-                .filter(Delivery.error_kind == ErrorKind.PERMANENT)
-                .label("permanent"),
+                _PERMANENT.label("permanent"),
             )
             .group_by(reason)
             .order_by(sa.func.count().desc(), reason)

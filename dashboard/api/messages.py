@@ -34,6 +34,7 @@ from dashboard.messages import lists
 from dashboard.messages import services as svc
 from dashboard.messages.models import Message as MessageRow
 from dashboard.messages.models import MessageStatus
+from dashboard.messages.restore import restore_to_draft
 from dashboard.web import paginate
 
 #: What a message's state can refuse, on top of the usual errors.
@@ -145,7 +146,7 @@ def restore_message(event_id: int, message_id: int) -> Message:
     other status, or while the event is cancelled or archived."""
     event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
     message = _message(event, message_id)
-    svc.restore_to_draft(db.session, message, now=_now(), actor=current_actor())
+    restore_to_draft(db.session, message, now=_now(), actor=current_actor())
     db.session.commit()
     return _one(message, event)
 

@@ -5,13 +5,19 @@ Plain functions of a session and arguments, shared by the pages and the API.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dashboard.database import count_by
 from dashboard.db_types import Words
+from dashboard.dispatch.progress import retry_text
+from dashboard.dispatch.queries import retry_waits
 from dashboard.events.models import Event
-from dashboard.messages.models import Message, MessageStatus
+from dashboard.messages.audience import RecipientCount, count_recipients
+from dashboard.messages.models import Audience, Message, MessageStatus
 
 
 class Tab(Words):
@@ -91,3 +97,26 @@ def get_message_of(session: Session, event: Event, message_id: int) -> Message |
     if message is None or message.event_id != event.id:
         return None
     return message
+
+
+def reach(session: Session, event: Event, messages: list[Message]) -> dict[int, RecipientCount]:
+    """Whom each unsent message would reach now, for its send-now confirmation: one count
+    per audience and channel on the page, not one per row."""
+    by_kind: dict[tuple[Audience, Any], RecipientCount] = {}
+    reach = {}
+    for m in messages:
+        key = (m.audience, m.channel)
+        if key not in by_kind:
+            by_kind[key] = count_recipients(session, event.id, m.audience, m.channel)
+        reach[m.id] = by_kind[key]
+    return reach
+
+
+def retry_texts(
+    session: Session, event: Event, messages: list[Message], now: datetime
+) -> dict[int, str]:
+    """ "Retrying 2 at 23:14 CET" for a sending message that waits for an automatic retry,
+    rather than a "Sending" that its finished batch contradicts."""
+    sending = [m.id for m in messages if m.status is MessageStatus.SENDING]
+    waits = retry_waits(session, sending)
+    return {mid: retry_text(w.count, w.at, event.tz, now) for mid, w in waits.items()}

@@ -23,8 +23,7 @@ from dashboard.audit import present
 from dashboard.audit.current import current_actor
 from dashboard.audit.queries import event_log
 from dashboard.dispatch import scheduler, states
-from dashboard.dispatch.progress import retry_text
-from dashboard.dispatch.queries import Counts, message_counts, retry_waits, send_times
+from dashboard.dispatch.queries import Counts, message_counts, send_times
 from dashboard.dispatch.settings import DispatchSettings
 from dashboard.errors import Conflict
 from dashboard.events.access import EventAccess
@@ -37,7 +36,6 @@ from dashboard.messages.forms import ComposeForm
 from dashboard.messages.mailview import frame_response
 from dashboard.messages.models import Audience, Message, MessageStatus
 from dashboard.messages.rendering import event_values, with_event_values
-from dashboard.messages.services import Mode
 from dashboard.web import (
     Page,
     event_for,
@@ -96,7 +94,7 @@ def _list_context(
     listing: Page = paginate(lists.messages_query(event.id, tab.statuses, tab), page_no, per_page)
     ids = [m.id for m in listing.items] if tab is lists.Tab.SENT else []
     counts: dict[int, Counts] = message_counts(db.session, ids)
-    reach = _reach(event, listing.items) if tab is lists.Tab.SCHEDULED else {}
+    reach = lists.reach(db.session, event, listing.items) if tab is lists.Tab.SCHEDULED else {}
     next_up = lists.next_scheduled(db.session, event.id) if tab is lists.Tab.SCHEDULED else None
     return {
         "next_up": next_up,
@@ -113,31 +111,14 @@ def _list_context(
         "counts": counts,
         "times": send_times(db.session, ids),
         "reach": reach,
-        "retry_texts": _retry_texts(event, listing.items) if tab is lists.Tab.SENT else {},
+        "retry_texts": (
+            lists.retry_texts(db.session, event, listing.items, now())
+            if tab is lists.Tab.SENT
+            else {}
+        ),
         "can_edit": access.can_edit,
         "now": now(),
     }
-
-
-def _reach(event: Event, messages: list[Message]) -> dict[int, audiences.RecipientCount]:
-    """Whom each unsent message would reach now, for its send-now confirmation: one count
-    per audience and channel on the page, not one per row."""
-    by_kind: dict[tuple[Audience, Any], audiences.RecipientCount] = {}
-    reach = {}
-    for m in messages:
-        key = (m.audience, m.channel)
-        if key not in by_kind:
-            by_kind[key] = audiences.count_recipients(db.session, event.id, m.audience, m.channel)
-        reach[m.id] = by_kind[key]
-    return reach
-
-
-def _retry_texts(event: Event, messages: list[Message]) -> dict[int, str]:
-    """ "Retrying 2 at 23:14 CET" for a sending message that waits for an automatic retry,
-    rather than a "Sending" that its finished batch contradicts."""
-    sending = [m.id for m in messages if m.status is MessageStatus.SENDING]
-    waits = retry_waits(db.session, sending)
-    return {mid: retry_text(w.count, w.at, event.tz, now()) for mid, w in waits.items()}
 
 
 def _count_context(event: Event, audience: str | None) -> dict[str, Any]:
@@ -343,35 +324,6 @@ def _conflict_alert(event: Event, message: Message, text: str) -> dict[str, Any]
     }
 
 
-@bp.post(f"{BASE}/<int:message_id>/save-as-draft")
-@login_required
-def save_as_draft(event_id: int, message_id: int) -> Response | tuple[str, int]:
-    """The edit form's fields as a new draft: a way forward when the message itself can no
-    longer be changed (sent or cancelled meanwhile)."""
-    access = event_for(event_id, Role.EDITOR)
-    message = _message(access.event, message_id)
-    form = ComposeForm()
-    form.mode.data = Mode.DRAFT.value
-    if access.event.closed_reason is not None:
-        form.form_errors.append(access.event.closed_reason)
-    elif form.validate_on_submit():
-        fields = {**_compose_fields(form), "mode": Mode.DRAFT.value, "send_at": None}
-
-        def create() -> Message:
-            return svc.create_message(
-                db.session, access.event, current_actor(), now=now(), **fields
-            )
-
-        saved = save(form, create)
-        if saved:
-            copy = saved.value
-            flash(f"Your changes were saved as a new draft “{_subject(copy)}”.", "success")
-            return redirect(url_for(".edit", event_id=event_id, message_id=copy.id), 303)
-    status = 409 if access.event.closed_reason is not None else 400
-    alert = _conflict_alert(access.event, message, "Your changes were not saved yet.")
-    return _edit_page(access.event, message, form, alert, status)
-
-
 @bp.post(f"{BASE}/<int:message_id>/send-now")
 @login_required
 def send_now(event_id: int, message_id: int) -> Response:
@@ -390,16 +342,6 @@ def cancel(event_id: int, message_id: int) -> Response:
         return f"“{_subject(message)}” was cancelled."
 
     return _row_action(event_id, message_id, cancel_it)
-
-
-@bp.post(f"{BASE}/<int:message_id>/restore")
-@login_required
-def restore(event_id: int, message_id: int) -> Response:
-    def restore_it(message: Message) -> str:
-        svc.restore_to_draft(db.session, message, now=now(), actor=current_actor())
-        return f"“{_subject(message)}” is a draft again: nothing goes out until you schedule or send it."
-
-    return _row_action(event_id, message_id, restore_it)
 
 
 def _compose_fields(form: ComposeForm) -> dict[str, Any]:
