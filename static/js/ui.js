@@ -87,11 +87,11 @@
     target.querySelectorAll(":scope > .stale-note").forEach((note) => note.remove());
   };
 
-  const retryNow = () => {
+  const retryNow = (probe = true) => {
     retryTimer = null;
     const todo = [...pending.entries()].filter(([elt]) => elt.isConnected);
     pending.clear();
-    if (!todo.length) {
+    if (!todo.length && probe) {
       // Nothing of this page to fetch again: ask the server whether it is back at all.
       fetch(window.location.href, { method: "HEAD", cache: "no-store" }).then(
         (answer) => (answer.ok ? recovered() : lost()),
@@ -102,7 +102,8 @@
     retrying = true;
     try {
       for (const [elt, request] of todo) {
-        window.htmx.ajax(request.verb, request.path, { source: elt });
+        // A retry that fails again is reported by htmx:sendError like the first one.
+        window.htmx.ajax(request.verb, request.path, { source: elt }).catch(() => {});
       }
     } finally {
       retrying = false;
@@ -110,10 +111,11 @@
   };
 
   const lost = () => {
+    if (retryTimer !== null) return; // one more failure of the same round: the wait stands
     failures += 1;
     const delay = Math.min(MAX_DELAY_MS, 1000 * 2 ** (failures - 1));
     say(`Connection lost. Retrying in ${Math.round(delay / 1000)} s…`);
-    if (retryTimer === null) retryTimer = window.setTimeout(retryNow, delay);
+    retryTimer = window.setTimeout(retryNow, delay);
   };
 
   const recovered = () => {
@@ -123,14 +125,16 @@
     retryTimer = null;
     say("Connection restored.");
     window.setTimeout(() => failures || say(""), 4000);
-    retryNow();
+    retryNow(false); // the other live parts that failed, at once
   };
 
   const failed = (event) => {
     const { elt, requestConfig, target } = event.detail;
     markStale(target);
-    if (requestConfig && requestConfig.verb === "get") {
-      pending.set(elt, { verb: "GET", path: requestConfig.path });
+    // Only what fetches a view again is repeated by itself: GETs, and live parts that post
+    // only to compute a view (data-live, e.g. the preview). A host's action is never resent.
+    if (requestConfig && (requestConfig.verb === "get" || elt.hasAttribute("data-live"))) {
+      pending.set(elt, { verb: requestConfig.verb.toUpperCase(), path: requestConfig.path });
     }
     lost();
   };
