@@ -512,7 +512,7 @@ def test_viewer_sees_everything_but_no_actions(
         and ">Edit</a>" not in text
     )
     assert "hx-confirm" not in text
-    assert "Save message" not in text and 'type="submit">Save' not in text
+    assert "Save draft" not in text and "compose-submit" not in text
     assert client.get(url(event, "/recipient-count?audience=maybe")).status_code == 200
     preview = client.post(
         url(event, "/preview"),
@@ -577,3 +577,16 @@ def test_anonymous_is_sent_to_login(client, event):
     response = client.get(url(event))
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert client.post(url(event), data=compose()).status_code == 302
+
+
+def test_compose_says_what_each_mode_does_and_the_zone_offset(client, auth, owner, event):
+    auth.login(owner)
+    page = client.get(url(event)).get_data(as_text=True)
+    assert 'data-label-draft="Save draft"' in page
+    assert 'data-label-schedule="Schedule message"' in page
+    assert 'data-label-send_now="Send message now"' in page
+    assert ">Save draft</button>" in page  # the default mode
+    offset = datetime.now(UTC).astimezone(event.tz).strftime("%z")
+    assert f"{event.timezone} (UTC{offset[0]}{offset[1:3]}:{offset[3:]})." in page.replace("−", "-")
+    assert 'data-event-zone="' + event.timezone + '"' in page
+    assert 'data-insert="{{guest_name}}"' in page
