@@ -75,8 +75,17 @@ def add_guest(event_id: int):
             ),
             done=_added_text,
         )
-        if saved:
-            return redirect(url_for("events.guests", event_id=event_id))
+        if saved:  # to the page that shows the new guest, scrolled to and highlighted
+            guest = saved.value.guest
+            page_no = guest_list.page_of(db.session, guest, GUESTS_PER_PAGE)
+            return redirect(
+                url_for(
+                    "events.guests",
+                    event_id=event_id,
+                    page=page_no if page_no > 1 else None,
+                    _anchor=f"guest-{guest.id}",
+                )
+            )
     response = _guests_page(access, form)
     response.status_code = 400
     return response

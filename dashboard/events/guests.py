@@ -216,3 +216,17 @@ def search_guests(
     elif status in RsvpStatus._value2member_map_:
         stmt = stmt.where(Guest.rsvp_status == RsvpStatus(status))
     return stmt.order_by(Guest.name, Guest.id)
+
+
+def page_of(session: Session, guest: Guest, per_page: int) -> int:
+    """The page of the guest list (``search_guests`` order, no filter) that shows ``guest``."""
+    before = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Guest)
+        .where(
+            Guest.event_id == guest.event_id,
+            Guest.removed_at.is_(None),
+            sa.or_(Guest.name < guest.name, sa.and_(Guest.name == guest.name, Guest.id < guest.id)),
+        )
+    )
+    return (before or 0) // per_page + 1

@@ -191,14 +191,35 @@
   document.addEventListener("htmx:afterSettle", (event) => {
     const target = event.detail.target;
     if (!target || !target.isConnected) return;
+    if (focusFirstError(target)) return;
     if (document.activeElement && document.activeElement !== document.body && document.activeElement.isConnected) return;
     const focusable = target.querySelector("[role=alert], .flash[role=status]") || target;
     if (!focusable.hasAttribute("tabindex")) focusable.setAttribute("tabindex", "-1");
     focusable.focus({ preventScroll: false });
   });
+  // --- Errors and results in sight ---------------------------------------------------------
+  // A refused form comes back with its fields marked aria-invalid: the first one gets the
+  // focus (and so the scroll), wherever the form is on the page.
+  const focusFirstError = (root) => {
+    const invalid = root.querySelector?.("[aria-invalid=true]");
+    if (!invalid) return false;
+    invalid.focus({ preventScroll: true });
+    invalid.scrollIntoView({ block: "center" });
+    return true;
+  };
+  // A tab switched in place is another view: the flash of the last full page is over.
+  document.addEventListener("htmx:pushedIntoHistory", () => {
+    document.querySelectorAll("main > .flashes").forEach((flashes) => flashes.remove());
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     setUpMenu();
     labelCells(document);
+    if (!focusFirstError(document.querySelector("main") || document)) {
+      // What an action created or changed is the URL's #fragment: app.css highlights it.
+      const changed = window.location.hash ? document.getElementById(window.location.hash.slice(1)) : null;
+      changed?.scrollIntoView({ block: "center" });
+    }
   });
   PHONE.addEventListener?.("change", () => labelCells(document));
 })();

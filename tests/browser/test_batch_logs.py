@@ -67,7 +67,7 @@ def test_send_now_progress_failed_entries_and_retry(
     page.get_by_label("Send now").check()
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Send message now").click()
-    page.wait_for_url(f"**/events/{event_id}/communications/sent")
+    page.wait_for_url(f"**/events/{event_id}/communications/sent#message-*")
     expect(flash(page)).to_have_text("“Doors open at 18:00” is being sent.")
     row = page.locator("#message-list").get_by_role("row").filter(has_text="Doors open")
 

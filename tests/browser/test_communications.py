@@ -168,7 +168,7 @@ def test_draft_edit_schedule_cancel(page, live_app, live_user, screenshot):
     page.get_by_label("Send now").check()
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Send message now").click()
-    page.wait_for_url(f"**/events/{event_id}/communications/sent")
+    page.wait_for_url(f"**/events/{event_id}/communications/sent#message-*")
     expect(flash(page)).to_have_text("“Welcome drinks at 18:00” is being sent.")
     expect(
         message_row(page, "Welcome drinks").get_by_role(

@@ -76,3 +76,92 @@ def test_live_parts_are_not_live_regions(page, live_app, live_user):
     assert page.locator("#guest-table").evaluate("(el) => el.closest('[aria-live]') === null")
     page.get_by_role("searchbox", name="Search").fill("okafor")
     expect(page.locator("#announcer")).to_have_text(re.compile(r"1 of 2 guests match"))
+
+
+def tab_until(page, selector: str, limit: int = 30) -> int:
+    """Press Tab until the focused element matches ``selector``; the number of presses."""
+    for presses in range(1, limit + 1):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return presses
+    raise AssertionError(f"{selector} not reached in {limit} Tabs")
+
+
+def test_compose_and_send_by_keyboard_only(page, live_app, live_user):
+    event_id = seed_event(live_app, live_user["id"], GUESTS)
+    login(page, live_user)
+    page.goto(f"/events/{event_id}/communications")
+
+    # Skip the header, then reach the subject in a few Tabs.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    assert tab_until(page, "#subject") <= 8
+    page.keyboard.type("Doors open at 18:00")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Hi , see you.")
+    for _ in range(len(", see you.")):
+        page.keyboard.press("ArrowLeft")
+    # A placeholder button inserts where the cursor was and gives the focus back.
+    tab_until(page, "[data-insert='{{guest_name}}']", limit=3)
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Message", exact=True)).to_have_value("Hi {{guest_name}}, see you.")
+    expect(page.get_by_label("Message", exact=True)).to_be_focused()
+
+    # The mode with the arrow keys, then the button, which says what it will do.
+    tab_until(page, "input[name=mode]:checked")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_label("Send now")).to_be_checked()
+    tab_until(page, ".compose-submit")
+    expect(page.locator(".compose-submit")).to_have_text("Send message now")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.keyboard.press("Enter")
+
+    # The Sent tab, scrolled to the new row, which is highlighted.
+    page.wait_for_url(re.compile(rf"/events/{event_id}/communications/sent#message-\d+$"))
+    expect(page.locator(".flashes")).to_contain_text("“Doors open at 18:00” is being sent.")
+    row = page.locator("tr:target")
+    expect(row).to_contain_text("Doors open at 18:00")
+    expect(row).to_be_in_viewport()
+
+    # Switching tabs (keyboard) shows another list: the flash about the send goes away.
+    page.get_by_role("navigation", name="Message lists").get_by_role(
+        "link", name=re.compile("^Scheduled")
+    ).focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/events/{event_id}/communications$"))
+    expect(page.locator(".flashes")).to_have_count(0)
+
+    # A row's Send now (keyboard): focus goes to the answer, which links to watch it.
+    reminder = page.locator("#message-list tr").filter(has_text="7-day reminder")
+    reminder.get_by_role("button", name=re.compile("Send")).focus()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.keyboard.press("Enter")
+    answer = page.locator("#message-list .flash")
+    expect(answer).to_be_focused()
+    expect(answer.get_by_role("link", name="Watch it")).to_be_visible()
+    answer.get_by_role("link", name="Watch it").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf"/events/{event_id}/messages/\d+$"))
+
+
+def test_a_refused_guest_focuses_the_error_and_an_added_one_is_shown(page, live_app, live_user):
+    many = [(f"Guest {i:02d}", f"guest{i}@example.org", "pending") for i in range(30)]
+    event_id = seed_event(live_app, live_user["id"], many)
+    login(page, live_user)
+    page.problems.allow_status(400)
+    page.goto(f"/events/{event_id}/guests")
+    page.get_by_label("Name", exact=True).fill("Zoe Last")
+    page.get_by_label("E-mail", exact=True).fill("not an address")
+    page.get_by_role("button", name="Add guest").click()
+    email = page.get_by_label("E-mail", exact=True)
+    expect(email).to_have_attribute("aria-invalid", "true")
+    expect(email).to_be_focused()
+    expect(email).to_be_in_viewport()
+
+    email.fill("zoe@example.org")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf"/events/{event_id}/guests\?page=2#guest-\d+$"))
+    row = page.locator("tr:target")
+    expect(row).to_contain_text("Zoe Last")
+    expect(row).to_be_in_viewport()

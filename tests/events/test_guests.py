@@ -207,3 +207,22 @@ def test_guest_names_are_escaped(client, auth, event):
     page = client.get(f"/events/{event.id}/guests").get_data(as_text=True)
     assert "<img src=x" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_an_added_guest_is_shown_on_its_page_and_scrolled_to(client, auth, event, make_guests):
+    make_guests(event, 30, prefix="guest")  # "Guest 0" .. "Guest 29": two pages of 25
+    auth.login()
+    late = client.post(
+        f"/events/{event.id}/guests",
+        data={"name": "Zoe Last", "email": "zoe@example.org", "rsvp_status": "pending"},
+    )
+    zoe = db.session.scalars(sa.select(Guest).where(Guest.email_key == "zoe@example.org")).one()
+    assert late.headers["Location"] == f"/events/{event.id}/guests?page=2#guest-{zoe.id}"
+    early = client.post(
+        f"/events/{event.id}/guests",
+        data={"name": "Ada First", "email": "ada@example.org", "rsvp_status": "pending"},
+    )
+    ada = db.session.scalars(sa.select(Guest).where(Guest.email_key == "ada@example.org")).one()
+    assert early.headers["Location"] == f"/events/{event.id}/guests#guest-{ada.id}"
+    page = client.get(early.headers["Location"].split("#")[0]).get_data(as_text=True)
+    assert f'id="guest-{ada.id}"' in page
