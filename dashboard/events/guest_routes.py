@@ -133,6 +133,21 @@ def _guests_page(access: EventAccess, form: GuestForm) -> Response:
     )
 
 
+@bp.get("/events/<int:event_id>/guests/<int:guest_id>")
+@login_required
+def guest_detail(event_id: int, guest_id: int):
+    """One guest and every message they were sent, with how each went."""
+    access = event_for(event_id)
+    guest = _guest_or_404(access.event, guest_id)
+    return render_template(
+        "events/guest.html",
+        guest=guest,
+        sent=guest_list.messages_sent_to(db.session, guest),
+        active="guests",
+        **access.context(),
+    )
+
+
 @bp.route("/events/<int:event_id>/guests/<int:guest_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_guest(event_id: int, guest_id: int):
@@ -239,6 +254,24 @@ def import_guests(event_id: int):
         filename=upload.filename or "upload.csv",
         confirm=ImportConfirmForm(formdata=None, token=token),
         active="guests",
+    )
+
+
+@bp.get("/events/<int:event_id>/guests/import/rejected.csv")
+@login_required
+def import_rejected_csv(event_id: int):
+    """The rejected rows of a previewed upload, with their reasons, as a CSV to fix."""
+    event = event_for(event_id, Role.EDITOR).event
+    text = _pending().load(event.id, request.args.get("token", ""))
+    if text is None:
+        abort(404, "This preview has expired or was already imported; upload the file again.")
+    plan = csv_import.plan_import(db.session, event, csv_import.parse_csv(text))
+    return Response(
+        csv_import.rejected_csv(plan),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="rejected-rows-event-{event.id}.csv"'
+        },
     )
 
 

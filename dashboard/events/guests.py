@@ -16,9 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dashboard.audit.services import Actor, changes, record
+from dashboard.dispatch.models import Delivery
 from dashboard.errors import ValidationError
 from dashboard.events.addresses import clean_guest
 from dashboard.events.models import Event, Guest, RsvpStatus
+from dashboard.messages.models import Message
 
 
 def find_guest_by_email(session: Session, event_id: int, email: str) -> Guest | None:
@@ -230,3 +232,16 @@ def page_of(session: Session, guest: Guest, per_page: int) -> int:
         )
     )
     return (before or 0) // per_page + 1
+
+
+def messages_sent_to(session: Session, guest: Guest) -> list[sa.Row[tuple[Delivery, Message]]]:
+    """Every message this guest was (or is being) sent, with its delivery, newest first:
+    the answer to "did Ann get the reminder?"."""
+    return list(
+        session.execute(
+            sa.select(Delivery, Message)
+            .join(Message, Message.id == Delivery.message_id)
+            .where(Delivery.guest_id == guest.id)
+            .order_by(sa.func.coalesce(Delivery.sent_at, Delivery.created_at).desc(), Delivery.id)
+        ).all()
+    )

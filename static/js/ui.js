@@ -207,6 +207,23 @@
     invalid.scrollIntoView({ block: "center" });
     return true;
   };
+  // A filter form whose changes are pushed into the URL shows what the URL says: htmx's
+  // history keeps the page as first loaded, so Back would show a list filtered by "ito"
+  // under an empty search box.
+  const syncFilters = () => {
+    const params = new URLSearchParams(window.location.search);
+    for (const form of document.querySelectorAll("main form[method=get]")) {
+      if (!form.querySelector("[hx-push-url]")) continue;
+      for (const field of form.elements) {
+        if (!field.name || field.type === "submit" || field.type === "hidden") continue;
+        const value = params.get(field.name) ?? "";
+        if (field.value !== value) field.value = value;
+      }
+    }
+  };
+  document.addEventListener("htmx:historyRestore", syncFilters);
+  window.addEventListener("pageshow", syncFilters);
+
   // A tab switched in place is another view: the flash of the last full page is over.
   document.addEventListener("htmx:pushedIntoHistory", () => {
     document.querySelectorAll("main > .flashes").forEach((flashes) => flashes.remove());

@@ -120,6 +120,7 @@ def seed_everything(live_app, owner_id: int) -> dict[str, str]:
         "event": base,
         "event-edit": f"{base}/edit",
         "guests": f"{base}/guests",
+        "guest": f"{base}/guests/{guest_id}",
         "guest-edit": f"{base}/guests/{guest_id}/edit",
         "guest-import": f"{base}/guests/import",
         "collaborators": f"{base}/collaborators",
