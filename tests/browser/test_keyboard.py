@@ -165,3 +165,25 @@ def test_a_refused_guest_focuses_the_error_and_an_added_one_is_shown(page, live_
     row = page.locator("tr:target")
     expect(row).to_contain_text("Zoe Last")
     expect(row).to_be_in_viewport()
+
+
+def test_the_phone_menu_opens_and_closes_by_keyboard(page, live_user):
+    page.set_viewport_size({"width": 390, "height": 800})
+    login(page, live_user)
+    main_nav = page.get_by_role("navigation", name="Main")
+    menu = main_nav.get_by_role("button", name="Menu")
+    events = main_nav.get_by_role("link", name="Events", exact=True)
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(events).to_be_hidden()
+    menu.focus()
+    page.keyboard.press("Enter")
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(events).to_be_visible()
+    expect(main_nav.get_by_role("button", name=re.compile("^Sign out"))).to_be_in_viewport()
+    page.keyboard.press("Escape")
+    expect(events).to_be_hidden()
+    expect(menu).to_be_focused()
+    # On a desktop the links are simply there.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    expect(menu).to_be_hidden()
+    expect(events).to_be_visible()
