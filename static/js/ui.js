@@ -167,9 +167,12 @@
     window.setTimeout(() => { box.textContent = text.replace(/\s+/g, " ").trim(); }, 50);
   };
   const finishing = new Set(); // ids of live progress parts that showed a running bar
+  const focusInSwap = new Set(); // parts being replaced that held the focus (a row's button)
   document.addEventListener("htmx:beforeSwap", (event) => {
     const target = event.detail.target;
     if (target?.id && target.querySelector?.("[role=progressbar]")) finishing.add(target.id);
+    const active = document.activeElement;
+    if (active && active !== document.body && target?.contains(active)) focusInSwap.add(target);
   });
 
   document.addEventListener("htmx:load", (event) => {
@@ -190,7 +193,8 @@
   // says (its alert or status) or to the part that changed, never back to the top of the page.
   document.addEventListener("htmx:afterSettle", (event) => {
     const target = event.detail.target;
-    if (!target || !target.isConnected) return;
+    const lost = focusInSwap.delete(target);
+    if (!target || !target.isConnected || !lost) return; // a poll never moves the focus
     if (focusFirstError(target)) return;
     if (document.activeElement && document.activeElement !== document.body && document.activeElement.isConnected) return;
     const focusable = target.querySelector("[role=alert], .flash[role=status]") || target;

@@ -117,4 +117,6 @@ def test_connection_lost_banner_stale_count_and_recovery(page, live_app, live_se
     expect(progress).not_to_contain_text("Out of date")
     expect(page.locator("#announcer")).to_contain_text("Sending finished", timeout=20_000)
     expect(progress).to_contain_text("8 sent")
+    # Polls and retries never took the focus (nor scrolled the page to the progress).
+    assert page.evaluate("document.activeElement.closest('#message-list') === null")
     page.problems.errors[:] = [e for e in page.problems.errors if REFUSED not in e]
