@@ -96,6 +96,15 @@
     const form = event.target.closest?.("#compose-form");
     if (form && (event.target.name === "mode" || event.target.name === "send_at")) followMode(form);
   });
+  // A draft keeps the time it had: the field is only greyed out, its value still goes with
+  // the form (the server ignores it for "Send now").
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest?.("#compose-form");
+    const sendAt = form?.querySelector("input[name=send_at]");
+    if (!sendAt || !sendAt.disabled) return;
+    sendAt.disabled = false;
+    window.setTimeout(() => followMode(form)); // still greyed out if the submit was cancelled
+  });
   document.addEventListener("input", (event) => {
     const form = event.target.closest?.("#compose-form");
     if (form && event.target.name === "send_at") echoSendAt(form);

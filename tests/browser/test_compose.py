@@ -81,6 +81,13 @@ def test_compose_modes_time_echo_placeholders_and_browser_zone(new_york_page, li
     expect(body).to_have_value("Hello {{guest_name}}, see you.")
     expect(page.locator("#message-preview")).to_contain_text("Hello Ann Okafor, see you.")
 
+    # Saved as a draft, the message keeps the time it was given (greyed out, not lost).
+    page.get_by_label("Subject").fill("Doors open")
+    page.get_by_label("Save as draft").check()
+    page.get_by_role("button", name="Save draft").click()
+    row = page.locator("#message-list tr").filter(has_text="Doors open")
+    expect(row).to_contain_text("Tue 15 Jul 2031, 18:30")
+
     # A host who already has an event starts the next one in that event's zone.
     page.goto("/events/new")
     expect(page.get_by_label("Time zone")).to_have_value("Europe/Berlin")
