@@ -141,6 +141,10 @@ class BatchRun:
         #: The rows of the chunks on the wire, whose claims the heartbeat renews.
         self.in_flight: list[int] = []
         self.sender = Sender(ctx, self.pool, self.tick, self._renew_in_flight)
+        if leader:  # committed with the walk's first statement
+            ctx.session.execute(
+                sa.update(Batch).where(Batch.id == batch_id).values(transport=spec.name)
+            )
 
     def close(self) -> None:
         self.pool.close()
