@@ -31,6 +31,7 @@ Outcome = tuple[int, int, SendResult | Skip]
 
 DELIVERIES = Delivery.__table__
 ENTRIES = BatchEntry.__table__
+BATCHES = Batch.__table__
 #: The one delivery value that differs between otherwise identical outcomes.
 PROVIDER_ID = "provider_message_id"
 
@@ -72,15 +73,16 @@ def record_outcomes(
     for kind in kinds.values():
         _update_deliveries(session, kind, released)
         _insert_entries(session, kind, batch_id, ctx.worker, now)
+    batches = BATCHES.c
     progress: dict[str, Any] = {
-        "sent": Batch.sent + tally["sent"],
-        "failed": Batch.failed + tally["failed"],
-        "skipped": Batch.skipped + tally["skipped"],
-        "cancelled": Batch.cancelled + tally["cancelled"],
+        "sent": batches.sent + tally["sent"],
+        "failed": batches.failed + tally["failed"],
+        "skipped": batches.skipped + tally["skipped"],
+        "cancelled": batches.cancelled + tally["cancelled"],
     }
     if heartbeat:
         progress["heartbeat_at"] = now
-    session.execute(sa.update(Batch).where(Batch.id == batch_id).values(**progress))
+    session.execute(sa.update(BATCHES).where(batches.id == batch_id).values(**progress))
     return tally
 
 
