@@ -90,7 +90,7 @@ def test_the_count_reads_no_guest_rows_but_the_suppressed(app, make_event):
         count = count_recipients(db.session, event.id, Audience.ATTENDING)
     assert count.in_audience == 0
     reads_guests = [s for s in statements if "guests" in s]
-    assert all("FROM suppressions JOIN guests" in s for s in reads_guests), statements
+    assert all("FROM suppressions" in s and "EXISTS" in s for s in reads_guests), statements
     assert count_recipients(db.session, event.id, Audience.EVERYONE).will_receive == 300
 
 
