@@ -10,7 +10,8 @@
   and app start, with nothing to send), against raw ``smtplib`` on one connection sending
   the same pre-rendered bytes (target: at least 1.0x).
 - **CPU per message.** User + system time of the dispatcher process (``wait4``), minus
-  the idle run's, over the messages sent (target: at most 0.4 ms).
+  the idle run's, over the messages sent (target: at most 0.4 ms); and the same for the
+  plain-text e-mail of before (``BENCH_MAIL=plain``), to show what HTML and .ics cost.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ def loopback(workdir: Path, n: int, runs: int) -> dict[str, Any]:
     broadcast = build_broadcast(workdir / "loopback.sqlite3", n)
     prepared = prerender(broadcast, n)
     raw, ends, cpus, idles, idle_cpus, problems = [], [], [], [], [], []
+    plain_cpus = []
     with Sink() as sink:
         for round_no in range(1, runs + 1):
             sink.reset()
@@ -123,6 +125,19 @@ def loopback(workdir: Path, n: int, runs: int) -> dict[str, Any]:
                 if child.returncode != 0 or received["messages"] != n:
                     problems.append(f"round {round_no}: exit {child.returncode}, sink {received}")
                 idle_wall, idle_cpu = _idle(database, sink, workdir)  # now nothing is due
+            finally:
+                remove_database(database)
+            # The same with the plain-text e-mail of before (``bench.plain``): what HTML costs.
+            database = copy_database(broadcast.template, workdir / "loopback-run.sqlite3")
+            try:
+                env = app_env(database, **sink.mail_env(), BENCH_MAIL="plain")
+                plain = run_dispatcher(env, workdir)
+                received = sink.reset()
+                if plain.returncode != 0 or received["messages"] != n:
+                    problems.append(
+                        f"plain round {round_no}: exit {plain.returncode}, sink {received}"
+                    )
+                plain_cpus.append(plain.cpu_seconds - idle_cpu)
             finally:
                 remove_database(database)
             ends.append(wall - idle_wall)
@@ -145,6 +160,7 @@ def loopback(workdir: Path, n: int, runs: int) -> dict[str, Any]:
         "idle_seconds": median(idles),
         "ratio": median(raw) / median(ends),
         "cpu_ms_per_message": median(cpus) / n * 1000,
+        "plain_cpu_ms_per_message": median(plain_cpus) / n * 1000,
         "idle_cpu_seconds": median(idle_cpus),
         "runs": {
             "raw_s": [round(v, 2) for v in raw],

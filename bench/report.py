@@ -673,7 +673,8 @@ def _relay(section: dict[str, Any]) -> list[str]:
         "(target: at least 1.0x): " + _verdict(loop["ratio"] >= 1.0),
         f"- dispatcher CPU (user + system, minus the idle run's {loop['idle_cpu_seconds']:.2f} s): "
         f"**{loop['cpu_ms_per_message']:.3f} ms per message** (target: at most 0.4 ms): "
-        + _verdict(loop["cpu_ms_per_message"] <= 0.4),
+        + _verdict(loop["cpu_ms_per_message"] <= 0.4)
+        + f"; the plain-text e-mail: {loop['plain_cpu_ms_per_message']:.3f} ms",
         "- every guest got one e-mail, every delivery sent once: "
         + _verdict(section["exactly_once"])
         + ("" if section["exactly_once"] else f" ({'; '.join(section['problems'][:5])})"),
