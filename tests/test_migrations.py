@@ -60,8 +60,7 @@ def test_the_guest_count_triggers_survive_every_migration(app):
         expected = {"guest_counts_insert", "guest_counts_delete", "guest_counts_update"}
     else:
         query = (
-            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'guests'::regclass "
-            "AND NOT tgisinternal"
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'guests'::regclass AND NOT tgisinternal"
         )
         expected = {"guest_counts"}
     assert set(db.session.execute(sa.text(query)).scalars()) == expected
