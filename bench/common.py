@@ -188,6 +188,8 @@ class ChildResult:
     max_rss_kb: int
     stdout: str
     stderr: str
+    #: User + system CPU seconds of the dispatcher process (its rusage, from wait4).
+    cpu_seconds: float = 0.0
 
 
 def run_dispatcher(
@@ -215,14 +217,15 @@ def run_dispatcher(
             stdout=out,
             stderr=err,
         )
+        usage = None
         try:
             while True:
-                pid, status = os.waitpid(proc.pid, os.WNOHANG)
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     break
                 if time.perf_counter() - started > timeout:
                     proc.kill()
-                    pid, status = os.waitpid(proc.pid, 0)
+                    pid, status, usage = os.wait4(proc.pid, 0)
                     break
                 if while_running is not None:
                     while_running()
@@ -242,6 +245,7 @@ def run_dispatcher(
         max_rss_kb=int(peak_path.read_text()) if peak_path.exists() else 0,
         stdout=out_path.read_text(),
         stderr=err_path.read_text(),
+        cpu_seconds=usage.ru_utime + usage.ru_stime if usage is not None else 0.0,
     )
 
 

@@ -590,6 +590,8 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
         lines += _load(results["load"])
     if "resend" in results:
         lines += _resend(results["resend"])
+    if "relay" in results:
+        lines += _relay(results["relay"])
     notes = meta.get("notes")
     if notes:
         lines += ["## Notes", "", *notes, ""]
@@ -628,5 +630,53 @@ def _resend(section: dict[str, Any]) -> list[str]:
         "- every guest got one e-mail, with Resend's id kept on its delivery: "
         + _verdict(section["exactly_once"])
         + ("" if section["exactly_once"] else f" ({'; '.join(section['problems'])})"),
+        "",
+    ]
+
+
+def _relay(section: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            f"{r['delay_ms']:.0f} ms",
+            f"{r['raw_msg_per_s']:.1f}/s",
+            f"{r['c4_msg_per_s']:.1f}/s",
+            f"{r['c4_ratio']:.2f}x " + _verdict(r["c4_ratio"] >= 3.6),
+            f"{r['c16_msg_per_s']:.1f}/s",
+            f"{r['c16_ratio']:.2f}x " + _verdict(r["c16_ratio"] >= 12),
+        ]
+        for r in section["relay"].values()
+    ]
+    loop = section["loopback"]
+    return [
+        "## 6. A relay's latency, loopback end to end, CPU per message",
+        "",
+        "The sink waits the given time before answering each message (a real relay's "
+        "latency). Raw `smtplib` sends pre-rendered bytes over one connection; the dispatcher "
+        "(`flask dispatch run-due`, batch start to end) at `DISPATCH_CONCURRENCY` 4 and 16. "
+        f"Medians of {section['runs']}.",
+        "",
+        *_table(
+            [
+                "relay latency",
+                "raw, 1 connection",
+                "dispatcher c=4",
+                "ratio (>= 3.6x)",
+                "dispatcher c=16",
+                "ratio (>= 12x)",
+            ],
+            rows,
+        ),  # fmt: skip
+        "",
+        f"- loopback, {loop['n']:,} messages at the default settings, process start to exit "
+        f"minus an idle run ({loop['idle_seconds']:.2f} s): {loop['dispatcher_seconds']:.2f} s "
+        f"against raw one connection {loop['raw_seconds']:.2f} s, **{loop['ratio']:.2f}x** "
+        "(target: at least 1.0x): " + _verdict(loop["ratio"] >= 1.0),
+        f"- dispatcher CPU (user + system, minus the idle run's {loop['idle_cpu_seconds']:.2f} s): "
+        f"**{loop['cpu_ms_per_message']:.3f} ms per message** (target: at most 0.4 ms): "
+        + _verdict(loop["cpu_ms_per_message"] <= 0.4)
+        + f"; the plain-text e-mail: {loop['plain_cpu_ms_per_message']:.3f} ms",
+        "- every guest got one e-mail, every delivery sent once: "
+        + _verdict(section["exactly_once"])
+        + ("" if section["exactly_once"] else f" ({'; '.join(section['problems'][:5])})"),
         "",
     ]

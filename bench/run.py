@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import growth, load, memory, report, resend, throughput
+from bench import growth, load, memory, relay, report, resend, throughput
 from bench.common import cpu_seconds
 
 log = logging.getLogger("bench")
 
-SECTIONS = ("throughput", "memory", "growth", "load", "resend")
+SECTIONS = ("throughput", "memory", "growth", "load", "resend", "relay")
 
 #: Sizes of a full run (about 6 minutes on 2 quiet cores, of which the Resend section's one
 #: request per e-mail takes 100 s) and of a quick one (about 2).
@@ -38,6 +38,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "growth": {"scales": (10_000, 100_000), "repeats": 15, "poll_repeats": 50},
         "load": {"n": 10_000, "runs": 3},
         "resend": {"n": 10_000, "rate": 100.0, "concurrency": 8},
+        "relay": {"loopback_n": 3_000, "runs": 3},
     },
     "quick": {
         "throughput": {
@@ -51,6 +52,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "growth": {"scales": (2_000, 20_000), "repeats": 7, "poll_repeats": 20},
         "load": {"n": 3_000, "runs": 3},
         "resend": {"n": 2_000, "rate": 100.0, "concurrency": 8},
+        "relay": {"loopback_n": 1_000, "runs": 1},
     },
 }
 
@@ -60,6 +62,7 @@ RUNNERS = {
     "growth": growth.run,
     "load": load.run,
     "resend": resend.run,
+    "relay": relay.run,
 }
 
 

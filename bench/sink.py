@@ -1,6 +1,7 @@
 """An SMTP sink in its own process: counts what it receives, keeps no bodies.
 
-Run as ``python -m bench.sink``; it prints one JSON line ``{"smtp_port": ..,
+Run as ``python -m bench.sink [DELAY]``; it waits DELAY seconds before answering each
+message (a relay's latency; 0 by default) and prints one JSON line ``{"smtp_port": ..,
 "control_port": ..}`` when both ports listen. The control port speaks one line per
 request: ``COUNT`` answers a JSON object (messages, distinct recipients, duplicate
 recipients, bytes), ``RESET`` answers the same and sets everything to zero, ``QUIT``
@@ -50,10 +51,13 @@ class Tally:
 class CountingHandler:
     """aiosmtpd handler: accept everything, count it, drop the content."""
 
-    def __init__(self, tally: Tally):
+    def __init__(self, tally: Tally, delay: float = 0.0):
         self.tally = tally
+        self.delay = delay
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        if self.delay:  # a real relay's time per message (its queue write, its checks)
+            await asyncio.sleep(self.delay)
         tally = self.tally
         tally.messages += 1
         tally.bytes += len(envelope.content or b"")
@@ -65,11 +69,11 @@ class CountingHandler:
         return "250 OK"
 
 
-async def serve(host: str = "127.0.0.1") -> None:
+async def serve(host: str = "127.0.0.1", delay: float = 0.0) -> None:
     from aiosmtpd.smtp import SMTP
 
     tally = Tally()
-    handler = CountingHandler(tally)
+    handler = CountingHandler(tally, delay)
     loop = asyncio.get_running_loop()
     stopped = loop.create_future()
 
@@ -111,8 +115,9 @@ async def serve(host: str = "127.0.0.1") -> None:
 class Sink:
     """The parent's handle on a sink process (a context manager)."""
 
-    def __init__(self, host: str = "127.0.0.1"):
+    def __init__(self, host: str = "127.0.0.1", delay: float = 0.0):
         self.host = host
+        self.delay = delay
         self.proc: subprocess.Popen[str] | None = None
         self.smtp_port = 0
         self.control_port = 0
@@ -121,7 +126,7 @@ class Sink:
 
     def start(self) -> Sink:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.sink"],
+            [sys.executable, "-m", "bench.sink", str(self.delay)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -182,4 +187,4 @@ class Sink:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve())
+    asyncio.run(serve(delay=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0))

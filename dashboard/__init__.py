@@ -87,6 +87,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from dashboard.admin import suppressions  # noqa: F401 - its pages join the admin blueprint
+    from dashboard.admin.metrics import bp as metrics_bp
     from dashboard.admin.routes import bp as admin_bp
     from dashboard.api import bp as api_bp
     from dashboard.auth.routes import bp as auth_bp
@@ -102,7 +103,7 @@ def _register_blueprints(app: Flask) -> None:
     from dashboard.messages.routes import bp as messages_bp
     from dashboard.suppressions.webhooks import bp as webhooks_bp
 
-    for bp in (auth_bp, events_bp, public_bp, messages_bp, dispatch_bp, admin_bp):
+    for bp in (auth_bp, events_bp, public_bp, messages_bp, dispatch_bp, admin_bp, metrics_bp):
         app.register_blueprint(bp)
     app.register_blueprint(webhooks_bp)
     csrf.exempt(webhooks_bp)  # signed by the provider instead

@@ -293,7 +293,7 @@ def _dispatch_settings(env: Mapping[str, str], app_env: str) -> dict[str, Any]:
         "DISPATCH_RETRY_BASE_SECONDS": number(
             parse_float, "DISPATCH_RETRY_BASE_SECONDS", 60.0, 0.0
         ),
-        "DISPATCH_CONCURRENCY": number(parse_int, "DISPATCH_CONCURRENCY", 4, 1),
+        "DISPATCH_CONCURRENCY": number(parse_int, "DISPATCH_CONCURRENCY", 8, 1),
         "DISPATCH_RATE_PER_SECOND": number(parse_float, "DISPATCH_RATE_PER_SECOND", None, 0.001),
         "DISPATCH_DAILY_QUOTA": number(parse_int, "DISPATCH_DAILY_QUOTA", None, 1),
         "DISPATCH_COMMIT_EVERY": number(parse_int, "DISPATCH_COMMIT_EVERY", 50, 1),

@@ -230,6 +230,16 @@ def format_local(
     return f"{local.strftime(fmt)} {local.tzname()}"
 
 
+def utc_offset(tz: str | ZoneInfo, at: datetime | None = None) -> str:
+    """A zone's offset from UTC at ``at`` (default: now), e.g. "UTC+01:00" or "UTC−03:30"."""
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    delta = (at or datetime.now(UTC)).astimezone(zone).utcoffset()
+    minutes = int(delta.total_seconds() // 60) if delta else 0
+    sign = "+" if minutes >= 0 else "−"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{rest:02d}"
+
+
 def install_converters(app: Flask) -> None:
     """Before any route is added: ids are bounded (see IdConverter)."""
     app.url_map.converters["int"] = IdConverter
@@ -237,6 +247,7 @@ def install_converters(app: Flask) -> None:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["local"] = format_local
+    app.jinja_env.filters["utc_offset"] = utc_offset
 
     @app.before_request
     def _refuse_hostile_input() -> Response | tuple[str, int] | None:

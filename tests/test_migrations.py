@@ -51,6 +51,21 @@ def test_partial_index_on_due_messages(app):
     assert "status" in clause and "scheduled" in clause
 
 
+def test_the_guest_count_triggers_survive_every_migration(app):
+    """The kept guest counts live in triggers on ``guests``; a later migration that rebuilds
+    the table (SQLite's batch mode copies it to a new one) drops them silently, and the
+    recipient count would drift from the guest list. Recreate them in such a migration."""
+    if db.engine.dialect.name == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'guests'"
+        expected = {"guest_counts_insert", "guest_counts_delete", "guest_counts_update"}
+    else:
+        query = (
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'guests'::regclass AND NOT tgisinternal"
+        )
+        expected = {"guest_counts"}
+    assert set(db.session.execute(sa.text(query)).scalars()) == expected
+
+
 @pytest.mark.sqlite_only
 def test_sqlite_runs_in_wal_with_busy_timeout(app):
     assert db.session.execute(sa.text("PRAGMA journal_mode")).scalar_one() == "wal"

@@ -199,7 +199,7 @@ def resume(session: Session, message: Message, actor: Actor, now: datetime) -> B
     ):
         session.refresh(message)
         raise _refused(message, M.SENDING, "there is nothing to resume")
-    batch = _new_batch(session, message.id, BatchTrigger.RESUME, actor, now)
+    batch = queue_batch(session, message.id, BatchTrigger.RESUME, actor, now)
     counts = delivery_counts(session, [message.id])[message.id]
     details = {"pending": counts.pending, "paused_by": paused_by, "paused_at": paused_at}
     record(
@@ -215,10 +215,10 @@ def resume(session: Session, message: Message, actor: Actor, now: datetime) -> B
     return batch
 
 
-def _new_batch(
+def queue_batch(
     session: Session, message_id: int, trigger: BatchTrigger, actor: Actor, now: datetime
 ) -> Batch:
-    """A batch no worker has started yet (heartbeat NULL): the lease holder adopts it."""
+    """A batch that no worker has started yet (heartbeat NULL); the lease holder adopts it."""
     batch = Batch(
         message_id=message_id,
         trigger=trigger,
@@ -263,7 +263,7 @@ def stop(
     reason = stop_reason(actor.label)
     batch_id = None
     if not _end_queued(session, message.id, BatchStatus.STOPPED, f"Stopped by {actor.label}", now):
-        batch = _new_batch(session, message.id, BatchTrigger.STOP, actor, now)
+        batch = queue_batch(session, message.id, BatchTrigger.STOP, actor, now)
         batch_id = batch.id
         end_stopped(session, message, batch.id, reason, None, now, lease)
     counts = delivery_counts(session, [message.id])[message.id]

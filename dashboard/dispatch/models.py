@@ -143,6 +143,8 @@ class Batch(db.Model):
     cancelled: Mapped[int] = mapped_column(default=0, server_default="0")
     #: The worker that runs (and finishes) it; helpers only record entries into it.
     worker: Mapped[str | None] = mapped_column(sa.String(100))
+    #: The transport its owner sends through (``smtp``, ``resend``, ...), for the metrics.
+    transport: Mapped[str | None] = mapped_column(sa.String(30))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Set by the owner when it starts finishing: no process claims more of its work.

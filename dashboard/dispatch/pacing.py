@@ -59,6 +59,7 @@ def reserve_slots(session: Session, count: int, interval: float, now: float) -> 
         .where(SendLimit.name == RATE)
         .values(next_at=_later(now) + count * interval)
         .returning(SendLimit.next_at)
+        .execution_options(synchronize_session=False)  # no ORM state to keep in step
     )
     session.commit()
     if end is None:  # the row is made on first use

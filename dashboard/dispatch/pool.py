@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
+from prometheus_client import Histogram
+
 from dashboard.dispatch.transports import (
     Payload,
     SendResult,
@@ -25,6 +27,17 @@ from dashboard.dispatch.transports import (
 )
 
 Result = SendResult | Unreachable
+
+#: How long one request to the transport takes (an SMTP message, or a provider's batch
+#: request), per transport. Kept in the process that sends: ``/metrics`` reads it from every
+#: process in prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``).
+SEND_SECONDS = Histogram(
+    "dashboard_send_latency_seconds",
+    "Time one request to the transport took (SMTP message or provider batch request).",
+    ["transport"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    registry=None,
+)
 
 
 def wait_until(moment: float | None) -> None:
@@ -38,6 +51,7 @@ def wait_until(moment: float | None) -> None:
 class SenderPool:
     def __init__(self, spec: TransportSpec, size: int):
         self.make_transport = spec.make
+        self.latency = SEND_SECONDS.labels(transport=spec.name)
         self.group_size = max(1, spec.group_size)
         self.size = max(1, size)
         self.local = threading.local()
@@ -60,10 +74,13 @@ class SenderPool:
 
     def _send(self, group: Sequence[Payload], slot: float | None) -> list[Result]:
         wait_until(slot)
+        started = time.perf_counter()
         try:
             return self._transport().send_group(group)
         except Unreachable as error:
             return [error] * len(group)
+        finally:
+            self.latency.observe(time.perf_counter() - started)
 
     def groups(self, payloads: Sequence[Payload]) -> list[Sequence[Payload]]:
         """``payloads`` cut into the requests the transport makes."""

@@ -5,8 +5,13 @@
 2. ``BatchRun.walk``: the deliveries that still need sending, in id order, a chunk of
    ``commit_every`` at a time: claim the chunk (one conditional UPDATE), render and
    compose each payload, send over the pool, then record every outcome, the counters
-   and the heartbeat in one commit. A hard crash can repeat at most the one chunk that
-   was sent but not yet committed.
+   and the heartbeat in one commit. The walk is pipelined by one chunk: chunk k+1 is
+   claimed, composed and queued on the pool while chunk k is on the wire, and chunk k is
+   recorded while k+1 sends, so the sending threads never wait for the main thread. A
+   delivery is still recorded only from its transport's answer; a hard crash can repeat
+   at most the two chunks that were sent but not yet committed. With a rate or a
+   ``hold_after`` the walk is one chunk at a time (the rate's slots are taken as threads
+   free up, and the hold counts what was sent).
 3. Other workers with nothing of their own to do help with the same walk
    (``BatchRun.help``); the owner walks again until no helper holds a claim, then
    finishes (``finish.finish``).
@@ -18,7 +23,6 @@ import dataclasses
 import logging
 import time
 from datetime import datetime
-from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -36,7 +40,7 @@ from dashboard.dispatch.finish import (
 from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger, Delivery, DeliveryStatus
 from dashboard.dispatch.pool import SenderPool
 from dashboard.dispatch.record import Outcome, record_outcomes
-from dashboard.dispatch.sending import Sender
+from dashboard.dispatch.sending import Flight, Sender
 from dashboard.dispatch.settings import Context
 from dashboard.dispatch.transports import Payload, SendResult, TransportSpec, Unreachable
 from dashboard.events.models import Event, Guest
@@ -47,6 +51,18 @@ from dashboard.suppressions import services as suppressions
 from dashboard.suppressions.models import SuppressionKind
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Chunk:
+    """One claimed chunk between being put on the wire and being recorded."""
+
+    ids: list[int]
+    rows: list[Any]
+    outcomes: list[Outcome]
+    payloads: list[Payload]
+    flight: Flight
+
 
 #: Triggers whose batch first turns the audience into delivery rows.
 MATERIALIZING = frozenset({BatchTrigger.SCHEDULE, BatchTrigger.SEND_NOW, BatchTrigger.RESUME})
@@ -124,6 +140,13 @@ class BatchRun:
         trigger = ctx.session.scalar(sa.select(Batch.trigger).where(Batch.id == batch_id))
         self.key_suffix = f"/resend-{batch_id}" if trigger is BatchTrigger.SEND_ONE else ""
         self.processed = 0
+        #: The rows of the chunks on the wire, whose claims the heartbeat renews.
+        self.in_flight: list[int] = []
+        self.sender = Sender(ctx, self.pool, self.tick, self._renew_in_flight)
+        if leader:  # committed with the walk's first statement
+            ctx.session.execute(
+                sa.update(Batch).where(Batch.id == batch_id).values(transport=spec.name)
+            )
 
     def close(self) -> None:
         self.pool.close()
@@ -175,14 +198,21 @@ class BatchRun:
         """Claim and send one chunk at a time in id order; a status when the batch must stop.
 
         The owner and any helper run this same walk: each claims the next unclaimed chunk
-        with one conditional UPDATE, so two workers never hold the same row.
+        with one conditional UPDATE, so two workers never hold the same row. The next
+        chunk is claimed and put on the wire before the one in flight is recorded.
         """
         ctx = self.ctx
         last_id = 0
+        flying: Chunk | None = None
         while True:
+            if flying is not None and not self._pipelined():
+                status = self._land(flying)
+                flying = None
+                if status is not None:
+                    return status
             room = self._room()
             if room == 0:
-                return self._hold()
+                return self._hold()  # nothing is in flight: a hold walks one chunk at a time
             ids = claim.claim_deliveries(
                 ctx.session,
                 batch_id=self.batch_id,
@@ -196,11 +226,18 @@ class BatchRun:
             )
             ctx.session.commit()
             if not ids:
-                return None
+                return None if flying is None else self._land(flying)
             last_id = ids[-1]
-            status = self._send_chunk(ids)
-            if status is not None:
-                return status
+            started = self._launch(ids)
+            if flying is not None:
+                status = self._land(flying, started)
+                if status is not None:
+                    return status
+            flying = started
+
+    def _pipelined(self) -> bool:
+        """Whether the next chunk may go on the wire before the one in flight is recorded."""
+        return self.hold_after is None and not self.sender.interval
 
     # --- a host's controls, seen between chunks -----------------------------------------
 
@@ -243,29 +280,48 @@ class BatchRun:
         log.info("message %s reached its hold; pausing", self.message_id)
         return finish(ctx, self.batch_id, self.message_id)
 
-    def _send_chunk(self, ids: list[int]) -> BatchStatus | None:
+    def _launch(self, ids: list[int]) -> Chunk:
+        """Load and compose a claimed chunk and put it on the wire (without waiting)."""
         rows = self._load(ids)
-        attempts_of = {row.id: row.attempts for row in rows}
         outcomes, payloads = self._compose(rows)
-        sender = Sender(self.ctx, self.pool, self.tick, partial(self.heartbeat, ids))
-        sent = sender.send(payloads)
-        for payload, result in zip(payloads, sent.results, strict=True):
-            # Not charged to the recipient: held back by the quota, or nobody's fault.
-            if result is not None and not isinstance(result, Unreachable):
-                outcomes.append((payload.delivery_id, attempts_of[payload.delivery_id], result))
-        self._keep_recipients(rows)  # written after the send, with its outcomes (one commit)
-        self._suppress_refused(payloads, sent.results)
-        still_owner = self.record(outcomes)
-        self.processed += len(outcomes)
-        if sent.stop is not None:
+        self.in_flight.extend(ids)
+        return Chunk(ids, rows, outcomes, payloads, self.sender.begin(payloads))
+
+    def _land(self, chunk: Chunk, following: Chunk | None = None) -> BatchStatus | None:
+        """Wait for ``chunk`` and record it; a status when the batch must stop, after
+        recording ``following`` too (already on the wire: its answers are kept)."""
+        stop, still_owner = self._collect(chunk)
+        if following is not None and (stop is not None or not still_owner):
+            next_stop, next_owner = self._collect(following)
+            stop = stop or next_stop
+            still_owner = still_owner and next_owner
+        if stop is not None:
             if not self.leader:
                 claim.release_claims(self.ctx.session, self.message_id, self.ctx.worker)
                 self.ctx.session.commit()
                 return BatchStatus.INTERRUPTED  # the owner pauses the message
-            return pause_for(self.ctx, self.batch_id, self.message_id, sent.stop)
+            return pause_for(self.ctx, self.batch_id, self.message_id, stop)
         if not still_owner:
             return lost_lease(self.ctx, self.batch_id, self.message_id)
         return None
+
+    def _collect(self, chunk: Chunk) -> tuple[Unreachable | None, bool]:
+        """The chunk's answers recorded in one commit: why to stop, and whether this
+        worker still owns the batch."""
+        sent = self.sender.end(chunk.flight)
+        attempts_of = {row.id: row.attempts for row in chunk.rows}
+        outcomes = chunk.outcomes
+        for payload, result in zip(chunk.payloads, sent.results, strict=True):
+            # Not charged to the recipient: held back by the quota, or nobody's fault.
+            if result is not None and not isinstance(result, Unreachable):
+                outcomes.append((payload.delivery_id, attempts_of[payload.delivery_id], result))
+        self._keep_recipients(chunk.rows)  # written after the send, with its outcomes
+        self._suppress_refused(chunk.payloads, sent.results)
+        still_owner = self.record(outcomes)
+        self.processed += len(outcomes)
+        landed = set(chunk.ids)
+        self.in_flight = [row for row in self.in_flight if row not in landed]
+        return sent.stop, still_owner
 
     def _suppress_refused(self, payloads: list[Payload], results: list[Any]) -> None:
         """Addresses refused for good join the suppression list (with this chunk's commit)."""
@@ -341,6 +397,9 @@ class BatchRun:
             self.ctx.session.execute(sa.update(Delivery), changed)
 
     # --- heartbeat and recording -------------------------------------------------------
+
+    def _renew_in_flight(self) -> bool:
+        return self.heartbeat(list(self.in_flight))
 
     def heartbeat(self, claimed: list[int]) -> bool:
         """Keep this chunk's claims; the owner also keeps its lease and the batch's heartbeat."""

@@ -56,6 +56,16 @@ class Sent:
     stop: Unreachable | None = None
 
 
+@dataclass
+class Flight:
+    """A chunk's payloads between ``Sender.begin`` and ``Sender.end``: the quota taken for
+    them and, without a rate, the first try already submitted to the pool."""
+
+    payloads: Sequence[Payload]
+    allowance: pacing.Allowance
+    futures: list[Future[list[Result]]] | None
+
+
 class Sender:
     def __init__(
         self, ctx: Context, pool: SenderPool, tick: float, heartbeat: Callable[[], object]
@@ -68,29 +78,51 @@ class Sender:
         self.interval = 1.0 / rate if rate else 0.0
 
     def send(self, payloads: Sequence[Payload]) -> Sent:
+        return self.end(self.begin(payloads))
+
+    def begin(self, payloads: Sequence[Payload]) -> Flight:
+        """Take the quota for ``payloads`` and, without a rate, put them on the wire now;
+        ``end`` waits for them. The main thread may compose and record meanwhile."""
         ctx = self.ctx
         allowance = pacing.take_quota(
             ctx.session, len(payloads), ctx.settings.daily_quota, ctx.clock()
         )
-        results: list[Result | None] = list(self._send_waiting(payloads[: allowance.granted]))
+        granted = payloads[: allowance.granted]
+        futures = None
+        if granted and not self.interval:
+            futures = self._submit(granted)
+        return Flight(payloads, allowance, futures)
+
+    def end(self, flight: Flight) -> Sent:
+        """Every result of the flight (after any "slow down" waits), and why to stop."""
+        ctx = self.ctx
+        allowance = flight.allowance
+        granted = flight.payloads[: allowance.granted]
+        results: list[Result | None] = list(self._send_waiting(granted, flight.futures))
         unreached = [r for r in results if isinstance(r, Unreachable)]
         pacing.give_back(ctx.session, allowance.spend_id, len(unreached))  # committed with them
-        results += [None] * (len(payloads) - allowance.granted)
+        results += [None] * (len(flight.payloads) - allowance.granted)
         stop = _first_stop(unreached)
         if stop is None and allowance.frees_at is not None:
             stop = QuotaWait(allowance.frees_at, ctx.clock())
         return Sent(results, stop)
 
-    def _send_waiting(self, payloads: Sequence[Payload]) -> list[Result]:
-        """Send; after a "slow down", wait and send the same payloads again (a few times)."""
+    def _send_waiting(
+        self, payloads: Sequence[Payload], futures: list[Future[list[Result]]] | None = None
+    ) -> list[Result]:
+        """Send (or wait for ``futures``, the first try already on the wire); after a "slow
+        down", wait and send the same payloads again (a few times)."""
         settings = self.ctx.settings
         results: list[Result] = [Unreachable("not sent")] * len(payloads)
         todo = list(range(len(payloads)))
         waits = 0
         while todo:
-            for index, result in zip(
-                todo, self._send_once([payloads[i] for i in todo]), strict=True
-            ):
+            if futures is not None:
+                answers = self.pool.wait(futures, self.tick, self.heartbeat)
+                futures = None
+            else:
+                answers = self._send_once([payloads[i] for i in todo])
+            for index, result in zip(todo, answers, strict=True):
                 results[index] = result
             slow = [i for i in todo if isinstance(results[i], SlowDown)]
             if not slow:
@@ -108,13 +140,18 @@ class Sender:
             todo = slow
         return results
 
+    def _submit(self, payloads: Sequence[Payload]) -> list[Future[list[Result]]]:
+        """Without a rate: every group now, unless a "slow down" of another process holds
+        us off until later."""
+        start = pacing.reserve_slots(self.ctx.session, 0, 0.0, time.time())
+        return self.pool.submit(payloads, start)
+
     def _send_once(self, payloads: Sequence[Payload]) -> list[Result]:
         if not payloads:
             return []
         session, pool = self.ctx.session, self.pool
-        if not self.interval:  # no rate: only a "slow down" of another process can delay us
-            start = pacing.reserve_slots(session, 0, 0.0, time.time())
-            return pool.wait(pool.submit(payloads, start), self.tick, self.heartbeat)
+        if not self.interval:
+            return pool.wait(self._submit(payloads), self.tick, self.heartbeat)
         # With a rate, each request takes its slot when a sending thread is free for it, so
         # a slow thread never sends in a slot that has passed (a burst above the rate).
         futures: list[Future[list[Result]]] = []

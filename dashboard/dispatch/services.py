@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.audit.services import Actor, record
 from dashboard.dispatch import claim, states
+from dashboard.dispatch.control import queue_batch
 from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger, Delivery, ErrorKind
 from dashboard.dispatch.models import DeliveryStatus as D
 from dashboard.dispatch.poll import Dispatcher
@@ -20,25 +21,6 @@ from dashboard.dispatch.staleness import send_refusal
 from dashboard.errors import Conflict
 from dashboard.events.models import EventStatus
 from dashboard.messages.models import EDITABLE, FINISHED, Message, MessageStatus
-
-
-def queue_batch(
-    session: Session, message_id: int, trigger: BatchTrigger, actor: Actor, now: datetime
-) -> Batch:
-    """A batch that no worker has started yet (heartbeat NULL); the lease holder adopts it."""
-    batch = Batch(
-        message_id=message_id,
-        trigger=trigger,
-        initiated_by_id=actor.user_id,
-        initiated_label=actor.label[:254],
-        status=BatchStatus.RUNNING,
-        started_at=now,
-        heartbeat_at=None,
-    )
-    session.add(batch)
-    session.flush()
-    return batch
-
 
 #: What send-now takes: what a host may change, and a dry run (sent for real this time).
 SENDABLE_NOW = frozenset({*EDITABLE, MessageStatus.DRY_RUN})

@@ -23,7 +23,7 @@ class DispatchSettings:
     max_attempts: int = 5
     retry_base_seconds: float = 60.0
     commit_every: int = 50
-    concurrency: int = 4
+    concurrency: int = 8
     rate_per_second: float | None = None
     dry_run: bool = False
     lease_seconds: float = 60.0

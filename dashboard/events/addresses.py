@@ -54,7 +54,7 @@ def _has_control_characters(value: str) -> bool:
     return CONTROL_RE.search(value) is not None
 
 
-def normalize_email(raw: str) -> str:
+def normalize_email(raw: str, field: str = "email") -> str:
     """The address as it is stored and mailed, or ValidationError with the reason.
 
     ``email-validator`` checks the syntax (no DNS lookup): no comments, quotes, brackets or
@@ -65,13 +65,11 @@ def normalize_email(raw: str) -> str:
     """
     text = (raw or "").strip()
     if _has_control_characters(text):
-        raise ValidationError({"email": f"{text!r} is not a valid e-mail address."})
+        raise ValidationError({field: f"{text!r} is not a valid e-mail address."})
     try:
         result = validate_email(text, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
-        raise ValidationError(
-            {"email": f"{text!r} is not a valid e-mail address: {error}"}
-        ) from None
+        raise ValidationError({field: f"{text!r} is not a valid e-mail address: {error}"}) from None
     return result.ascii_email or result.normalized
 
 

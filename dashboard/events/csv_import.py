@@ -73,6 +73,9 @@ class Rejection:
     line: int
     reason: str
     email: str = ""
+    #: The row's other values as written, so the rejected rows can be fixed and uploaded again.
+    name: str = ""
+    rsvp_status: str = ""
 
 
 @dataclass
@@ -83,6 +86,9 @@ class ImportPlan:
     update: list[tuple[int, CleanRow]] = field(default_factory=list)  # (guest id, new values)
     unchanged: list[CleanRow] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    #: The name and RSVP an updated or restored guest has now (guest id -> values), so the
+    #: preview can say "attending -> declined".
+    before: dict[int, tuple[str, RsvpStatus]] = field(default_factory=dict)
 
     @property
     def importable(self) -> int:
@@ -269,7 +275,13 @@ def plan_import(session: Session, event: Event, rows: Iterable[RawRow]) -> Impor
             clean = clean_row(row)
         except ValidationError as error:
             plan.rejected.append(
-                Rejection(row.line, " ".join(error.errors.values()), (row.email or "").strip())
+                Rejection(
+                    row.line,
+                    " ".join(error.errors.values()),
+                    (row.email or "").strip(),
+                    (row.name or "").strip(),
+                    (row.rsvp_status or "").strip(),
+                )
             )
             continue
         if clean.email_key in first_line_of:
@@ -278,6 +290,8 @@ def plan_import(session: Session, event: Event, rows: Iterable[RawRow]) -> Impor
                     row.line,
                     f"Duplicate e-mail {clean.email}: already on line {first_line_of[clean.email_key]} of this file.",
                     clean.email,
+                    clean.name,
+                    clean.rsvp_status.value if clean.rsvp_status else "",
                 )
             )
             continue
@@ -286,6 +300,7 @@ def plan_import(session: Session, event: Event, rows: Iterable[RawRow]) -> Impor
             plan.create.append(clean)
             continue
         guest_id, old_name, old_status, removed = existing[clean.email_key]
+        plan.before[guest_id] = (old_name, old_status)
         if removed:
             plan.restore.append((guest_id, clean))
         elif clean.name == old_name and clean.rsvp_status in (None, old_status):
@@ -348,6 +363,22 @@ def import_csv(
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 PENDING_MAX_AGE_SECONDS = 24 * 3600
+
+
+#: A cell starting with one of these is a formula to a spreadsheet: it is written quoted.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def rejected_csv(plan: ImportPlan) -> str:
+    """The rejected rows as a CSV to fix and upload again: the columns of an import, plus
+    the line of the original file and the reason."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["name", "email", "rsvp_status", "line", "reason"])
+    for r in plan.rejected:
+        cells = [r.name, r.email, r.rsvp_status, str(r.line), r.reason]
+        writer.writerow(["'" + c if c.startswith(FORMULA_START) else c for c in cells])
+    return out.getvalue()
 
 
 class PendingImports:

@@ -75,8 +75,17 @@ def add_guest(event_id: int):
             ),
             done=_added_text,
         )
-        if saved:
-            return redirect(url_for("events.guests", event_id=event_id))
+        if saved:  # to the page that shows the new guest, scrolled to and highlighted
+            guest = saved.value.guest
+            page_no = guest_list.page_of(db.session, guest, GUESTS_PER_PAGE)
+            return redirect(
+                url_for(
+                    "events.guests",
+                    event_id=event_id,
+                    page=page_no if page_no > 1 else None,
+                    _anchor=f"guest-{guest.id}",
+                )
+            )
     response = _guests_page(access, form)
     response.status_code = 400
     return response
@@ -119,6 +128,21 @@ def _guests_page(access: EventAccess, form: GuestForm) -> Response:
         counts=svc.guest_counts(db.session, event.id),
         statuses=list(RsvpStatus),
         form=form,
+        active="guests",
+        **access.context(),
+    )
+
+
+@bp.get("/events/<int:event_id>/guests/<int:guest_id>")
+@login_required
+def guest_detail(event_id: int, guest_id: int):
+    """One guest and every message they were sent, with how each went."""
+    access = event_for(event_id)
+    guest = _guest_or_404(access.event, guest_id)
+    return render_template(
+        "events/guest.html",
+        guest=guest,
+        sent=guest_list.messages_sent_to(db.session, guest),
         active="guests",
         **access.context(),
     )
@@ -230,6 +254,24 @@ def import_guests(event_id: int):
         filename=upload.filename or "upload.csv",
         confirm=ImportConfirmForm(formdata=None, token=token),
         active="guests",
+    )
+
+
+@bp.get("/events/<int:event_id>/guests/import/rejected.csv")
+@login_required
+def import_rejected_csv(event_id: int):
+    """The rejected rows of a previewed upload, with their reasons, as a CSV to fix."""
+    event = event_for(event_id, Role.EDITOR).event
+    text = _pending().load(event.id, request.args.get("token", ""))
+    if text is None:
+        abort(404, "This preview has expired or was already imported; upload the file again.")
+    plan = csv_import.plan_import(db.session, event, csv_import.parse_csv(text))
+    return Response(
+        csv_import.rejected_csv(plan),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="rejected-rows-event-{event.id}.csv"'
+        },
     )
 
 

@@ -16,9 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dashboard.audit.services import Actor, changes, record
+from dashboard.dispatch.models import Delivery
 from dashboard.errors import ValidationError
 from dashboard.events.addresses import clean_guest
 from dashboard.events.models import Event, Guest, RsvpStatus
+from dashboard.messages.models import Message
 
 
 def find_guest_by_email(session: Session, event_id: int, email: str) -> Guest | None:
@@ -216,3 +218,30 @@ def search_guests(
     elif status in RsvpStatus._value2member_map_:
         stmt = stmt.where(Guest.rsvp_status == RsvpStatus(status))
     return stmt.order_by(Guest.name, Guest.id)
+
+
+def page_of(session: Session, guest: Guest, per_page: int) -> int:
+    """The page of the guest list (``search_guests`` order, no filter) that shows ``guest``."""
+    before = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Guest)
+        .where(
+            Guest.event_id == guest.event_id,
+            Guest.removed_at.is_(None),
+            sa.or_(Guest.name < guest.name, sa.and_(Guest.name == guest.name, Guest.id < guest.id)),
+        )
+    )
+    return (before or 0) // per_page + 1
+
+
+def messages_sent_to(session: Session, guest: Guest) -> list[sa.Row[tuple[Delivery, Message]]]:
+    """Every message this guest was (or is being) sent, with its delivery, newest first:
+    the answer to "did Ann get the reminder?"."""
+    return list(
+        session.execute(
+            sa.select(Delivery, Message)
+            .join(Message, Message.id == Delivery.message_id)
+            .where(Delivery.guest_id == guest.id)
+            .order_by(sa.func.coalesce(Delivery.sent_at, Delivery.created_at).desc(), Delivery.id)
+        ).all()
+    )

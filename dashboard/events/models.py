@@ -162,3 +162,17 @@ class Guest(db.Model):
     @property
     def removed(self) -> bool:
         return self.removed_at is not None
+
+
+class GuestCount(db.Model):
+    """How many guests of an event have an RSVP status and a kind (``removed``,
+    ``unsubscribed``, ``no_address``, ``reachable``): kept by database triggers on
+    ``guests`` in the transaction of each guest write (migration 0013), so the live
+    recipient count reads a few rows whatever the size of the guest list."""
+
+    __tablename__ = "guest_counts"
+
+    event_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    rsvp_status: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    n: Mapped[int] = mapped_column()

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
-
 from dashboard.errors import ValidationError
+from dashboard.events.addresses import normalize_email
 from dashboard.events.models import Event
 
 MAX_SENDER_NAME = 100
@@ -34,13 +33,7 @@ def clean_reply_to(raw: str | None) -> str:
         return ""
     if len(address) > MAX_ADDRESS:
         raise ValidationError({"reply_to": f"At most {MAX_ADDRESS} characters."})
-    try:
-        valid = validate_email(address, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as error:
-        raise ValidationError(
-            {"reply_to": f"{address!r} is not a valid e-mail address: {error}"}
-        ) from None
-    return valid.ascii_email or valid.normalized
+    return normalize_email(address, "reply_to")
 
 
 def clean_sender_name(raw: str | None) -> str:

@@ -27,14 +27,29 @@ TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def valid_timezone(name: str) -> str:
+    """An IANA zone name; a city alone ("Berlin", "new york") stands for its one zone."""
     name = (name or "").strip()
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(
-            {"timezone": f"{name!r} is not a known time zone (e.g. Europe/Berlin)"}
-        ) from None
+        matches = _zones_named(name)
+        if len(matches) == 1:
+            return matches[0]
+        hint = f"did you mean {' or '.join(matches[:3])}?" if matches else "e.g. Europe/Berlin"
+        raise ValidationError({"timezone": f"{name!r} is not a known time zone ({hint})"}) from None
     return name
+
+
+def _zones_named(name: str) -> list[str]:
+    """The zones whose full name or city part is ``name``, ignoring case, spaces for "_"."""
+    wanted = "_".join(name.split()).casefold()
+    if not wanted:
+        return []
+    return [
+        zone
+        for zone in timezone_choices()
+        if zone.casefold() == wanted or zone.rsplit("/", 1)[-1].casefold() == wanted
+    ]
 
 
 def timezone_choices() -> list[str]:

@@ -381,9 +381,13 @@ def _row_action(
         db.session.rollback()
         return _action_answer(access, {"kind": "error", "text": str(error)}, 409)
     db.session.commit()
+    alert = {"kind": "success", "text": text}
     if wake:
         _wake()
-    return _action_answer(access, {"kind": "success", "text": text})
+        alert["watch"] = url_for(
+            "dispatch.message_detail", event_id=event_id, message_id=message.id
+        )
+    return _action_answer(access, alert)
 
 
 # --- answers ---------------------------------------------------------------------
@@ -415,7 +419,8 @@ def _after_change(event: Event, message: Message, verb: str) -> Response:
     if message.status is MessageStatus.SENDING:
         _wake()
     flash(_done_text(message, verb), "success")
-    return redirect(_tab_url(event, lists.tab_for(message.status)), 303)
+    # The browser scrolls to the row (and app.css highlights it): the host sees what changed.
+    return redirect(f"{_tab_url(event, lists.tab_for(message.status))}#message-{message.id}", 303)
 
 
 def _action_answer(access: EventAccess, alert: dict[str, str], status: int = 200) -> Response:

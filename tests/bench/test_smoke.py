@@ -22,6 +22,12 @@ TINY = {
     "growth": {"scales": (100, 200), "repeats": 1, "poll_repeats": 2, "sent_messages": 2},
     "load": {"n": 100, "runs": 1, "idle_requests": 2},
     "resend": {"n": 120, "rate": 200.0, "concurrency": 2},
+    "relay": {
+        "delays": (0.01,),
+        "loopback_n": 60,
+        "runs": 1,
+        "sizes": {0.01: {"raw": 10, 4: 40, 16: 80}},
+    },
 }
 
 
@@ -70,6 +76,11 @@ def test_every_section_at_tiny_sizes(tmp_path):
     assert resend["modes"]["batched"]["requests"] == 2  # 100 + 20 e-mails
     assert resend["modes"]["one_per_email"]["requests"] == 120
 
+    relay = results["relay"]
+    assert relay["exactly_once"], relay["problems"]
+    assert relay["relay"]["10"]["raw_msg_per_s"] > 0 and relay["relay"]["10"]["c16_ratio"] > 0
+    assert relay["loopback"]["cpu_ms_per_message"] > 0
+
     out = tmp_path / "RESULTS.md"
     text = run.write_report(
         out, results, command="pytest", mode="smoke", duration=1.0, section_seconds=seconds
@@ -82,6 +93,7 @@ def test_every_section_at_tiny_sizes(tmp_path):
         "HTML + .ics against plain text",
         "## 2. Memory",
         "## 3. Cost of growth",
+        "## 6. A relay's latency",
         "## 4. UI under load",
         "ix_messages_due",
     ):

@@ -328,8 +328,8 @@ def flash(page, kind: str = "status"):
 
 
 def recipient_count(page):
-    """The live "N guests will receive this" of the compose form."""
-    return page.get_by_role("complementary", name="Recipients and preview").get_by_role("status")
+    """The live "N guests will receive this" of the compose form (above its submit button)."""
+    return page.locator("#compose-form #recipient-count[role=status]")
 
 
 @pytest.fixture

@@ -66,8 +66,8 @@ def test_send_now_progress_failed_entries_and_retry(
     expect(recipient_count(page)).to_contain_text("12 guests will receive this.")
     page.get_by_label("Send now").check()
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Save message").click()
-    page.wait_for_url(f"**/events/{event_id}/communications/sent")
+    page.get_by_role("button", name="Send message now").click()
+    page.wait_for_url(f"**/events/{event_id}/communications/sent#message-*")
     expect(flash(page)).to_have_text("“Doors open at 18:00” is being sent.")
     row = page.locator("#message-list").get_by_role("row").filter(has_text="Doors open")
 

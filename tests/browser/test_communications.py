@@ -85,7 +85,7 @@ def test_compose_with_live_count_and_preview(page, live_app, live_user, screensh
     # Sending now from the form asks first; dismissing it keeps everything as it was.
     page.get_by_label("Send now").check()
     page.once("dialog", lambda dialog: dialog.dismiss())
-    page.get_by_role("button", name="Save message").click()
+    page.get_by_role("button", name="Send message now").click()
     expect(tab_count(page, "sent")).to_have_text("0")
     assert page.url.endswith(f"/events/{event_id}/communications")
 
@@ -102,7 +102,7 @@ def test_draft_edit_schedule_cancel(page, live_app, live_user, screenshot):
     page.get_by_label("Subject").fill("Parking for {{event_name}}")
     page.get_by_label("Message", exact=True).fill("Hi {{guest_name}}, park behind the hall.")
     page.get_by_label("Save as draft").check()
-    page.get_by_role("button", name="Save message").click()
+    page.get_by_role("button", name="Save draft").click()
     expect(flash(page)).to_have_text("Draft “Parking for Summer Gala” saved.")
     expect(tab_count(page, "scheduled")).to_have_text("5")
     row = message_row(page, "Parking for")
@@ -127,7 +127,7 @@ def test_draft_edit_schedule_cancel(page, live_app, live_user, screenshot):
     row.get_by_role("button", name="Edit").click()
     page.get_by_label("Schedule").check()
     page.get_by_label("Send at").fill(send_at.strftime("%Y-%m-%dT%H:%M"))
-    page.get_by_role("button", name="Save changes").click()
+    page.get_by_role("button", name="Save and schedule").click()
     when = send_at.strftime("%a %d %b %Y, 18:30")
     expect(flash(page)).to_have_text(
         f"“Parking: new entrance” is scheduled for {when} {send_at.tzname()}."
@@ -182,8 +182,8 @@ def test_draft_edit_schedule_cancel(page, live_app, live_user, screenshot):
     page.get_by_label("Message", exact=True).fill("Hi {{guest_name}}, see you at {{venue}}!")
     page.get_by_label("Send now").check()
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Save message").click()
-    page.wait_for_url(f"**/events/{event_id}/communications/sent")
+    page.get_by_role("button", name="Send message now").click()
+    page.wait_for_url(f"**/events/{event_id}/communications/sent#message-*")
     expect(flash(page)).to_have_text("“Welcome drinks at 18:00” is being sent.")
     expect(
         message_row(page, "Welcome drinks").get_by_role(
@@ -277,7 +277,7 @@ def test_viewer_sees_no_action_buttons(page, open_page, live_app, live_user):
     expect(listing.locator(".message-kind")).to_have_count(4)  # sees everything ...
     for name in ["Edit", SEND_NOW, "Cancel"]:  # ... and can change nothing
         expect(listing.get_by_role("button", name=name)).to_have_count(0)
-    expect(as_viewer.get_by_role("button", name="Save message")).to_have_count(0)
+    expect(as_viewer.get_by_role("button", name="Save draft")).to_have_count(0)
     expect(as_viewer.get_by_text("only the event's editors and owners can save")).to_be_visible()
     # The count and the preview still work for a viewer.
     as_viewer.get_by_label("Audience").select_option("maybe")

@@ -132,6 +132,7 @@ def test_release_gives_back_only_the_callers_rows(batch, now):
 def test_racing_claims_from_many_connections_never_share_a_row(app, batch, now):
     """Eight threads, each on its own connection, claim 3 rows at a time until none is left."""
     won: dict[str, list[int]] = {}
+    sizes: list[int] = []
     errors: list[BaseException] = []
     start = threading.Barrier(8)
 
@@ -141,6 +142,7 @@ def test_racing_claims_from_many_connections_never_share_a_row(app, batch, now):
             try:
                 start.wait()
                 while ids := take(session, batch, name, now, limit=3):
+                    sizes.append(len(ids))
                     got += ids
             except BaseException as error:  # noqa: BLE001 - reported below
                 errors.append(error)
@@ -154,7 +156,9 @@ def test_racing_claims_from_many_connections_never_share_a_row(app, batch, now):
     assert not errors
     claimed = [i for ids in won.values() for i in ids]
     assert sorted(claimed) == all_ids(batch), "a row was claimed twice or not at all"
-    assert all(len(ids) % 3 == 0 for ids in won.values())  # never more than the chunk
+    # Never more than the chunk. Fewer is allowed: PostgreSQL's SKIP LOCKED passes over
+    # rows another connection is claiming at that moment, and the claim takes what is left.
+    assert max(sizes) == 3 and all(1 <= size <= 3 for size in sizes)
 
 
 # --- a helper's part, and the owner's wait, in one process ------------------------------

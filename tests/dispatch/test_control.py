@@ -2,7 +2,9 @@
 
 The transport here counts what it is handed and, at a chosen send, lets a "host" act from
 another session (as the page or the API would, in another process): so the action lands
-while a chunk is on the wire, every time, without timing.
+while a chunk is on the wire, every time, without timing. The walk is pipelined (the next
+chunk is claimed while one is on the wire); the host acts once the chunk after the one on
+the wire is claimed, so a pause meets the most the walk may still send: two chunks.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 from dashboard.audit.models import AuditEntry
 from dashboard.audit.services import Actor
 from dashboard.db_types import utcnow
-from dashboard.dispatch import control, recipients, services, states
+from dashboard.dispatch import claim, control, recipients, services, states
 from dashboard.dispatch.models import (
     Batch,
     BatchEntry,
@@ -53,12 +55,33 @@ class Wire:
         self.at: int | None = None
         self.action: Callable[[], None] | None = None
         self.refuse: set[str] = set()
+        #: The ids of every claim the walk made, in order (empty claims too).
+        self.claims: list[list[int]] = []
+        self.claimed = threading.Condition()
+
+    def claim(self, ids: list[int]) -> None:
+        with self.claimed:
+            self.claims.append(list(ids))
+            self.claimed.notify_all()
+
+    def _next_claim_made(self, delivery_id: int) -> None:
+        """Wait (a little at most) until the walk claimed after the chunk holding
+        ``delivery_id``: it does so before it waits for that chunk."""
+        with self.claimed:
+            self.claimed.wait_for(
+                lambda: any(
+                    delivery_id in ids and index + 1 < len(self.claims)
+                    for index, ids in enumerate(self.claims)
+                ),
+                timeout=5,
+            )
 
     def send(self, payload: Payload) -> SendResult:
         with self.lock:
             self.sent.append(payload.recipient)
             act = len(self.sent) == self.at
         if act and self.action is not None:
+            self._next_claim_made(payload.delivery_id)
             self.action()
         if any(needle in payload.recipient for needle in self.refuse):
             return SendResult.permanent("550 5.1.1 No such user here")
@@ -82,7 +105,7 @@ def wire() -> Wire:
 
 
 @pytest.fixture
-def run(app, wire) -> Dispatcher:
+def run(app, wire, monkeypatch) -> Dispatcher:
     settings = DispatchSettings(
         base_url="http://dashboard.test",
         sender="Host <host@dashboard.test>",
@@ -91,6 +114,14 @@ def run(app, wire) -> Dispatcher:
         retry_base_seconds=0,
     )
     spec = TransportSpec("wire", lambda: WireTransport(wire))
+    claim_deliveries = claim.claim_deliveries
+
+    def watched_claim(*args, **kwargs) -> list[int]:
+        ids = claim_deliveries(*args, **kwargs)
+        wire.claim(ids)
+        return ids
+
+    monkeypatch.setattr(claim, "claim_deliveries", watched_claim)
     return Dispatcher(db.session, settings, lambda _channel: spec, worker="owner")
 
 
@@ -133,7 +164,7 @@ def figures_add_up(message: Message) -> None:
         assert len(entries_of(batch)) == batch.total
 
 
-def test_pause_takes_no_more_chunks_and_records_the_one_on_the_wire(
+def test_pause_takes_no_more_chunks_and_records_the_ones_on_the_wire(
     run, wire, event, make_guests, make_message
 ):
     make_guests(event, 95)
@@ -145,11 +176,11 @@ def test_pause_takes_no_more_chunks_and_records_the_one_on_the_wire(
     db.session.refresh(message)
     [batch] = batches_of(message)
     assert (message.status, batch.status) == (MessageStatus.PAUSED, BatchStatus.PAUSED)
-    assert len(wire.sent) == 30, "the chunk on the wire went out, and nothing after it"
-    assert (batch.sent, batch.total) == (30, 30)  # what it did; the rest waits for a resume
-    assert batch.error == "Paused by host@example.com; 65 left to send."
+    assert len(wire.sent) == 40, "the chunks on the wire went out, and nothing after them"
+    assert (batch.sent, batch.total) == (40, 40)  # what it did; the rest waits for a resume
+    assert batch.error == "Paused by host@example.com; 55 left to send."
     counts = delivery_counts(db.session, [message.id])[message.id]
-    assert (counts.sent, counts.pending) == (30, 65)
+    assert (counts.sent, counts.pending) == (40, 55)
     assert (
         db.session.scalar(sa.select(sa.func.count()).where(Delivery.claimed_at.is_not(None))) == 0
     )
@@ -180,7 +211,8 @@ def test_every_guest_exactly_once_over_several_pause_and_resume_cycles(
     batches = batches_of(message)
     assert [b.trigger for b in batches] == [BatchTrigger.SCHEDULE] + [BatchTrigger.RESUME] * 3
     assert [b.status for b in batches] == [BatchStatus.PAUSED] * 3 + [BatchStatus.COMPLETED]
-    assert [b.sent for b in batches] == [20, 30, 30, 40]  # whole chunks, up to the pause
+    # Whole chunks: the one on the wire at the pause and the one claimed behind it.
+    assert [b.sent for b in batches] == [30, 30, 30, 30]
     assert sum(b.total for b in batches) == 123  # every recipient in exactly one batch
     assert batches[0].skipped == 3
     figures_add_up(message)
@@ -200,16 +232,16 @@ def test_stop_while_sending_cancels_the_rest_in_the_running_batch(
     [batch] = batches_of(message)
     assert (message.status, batch.status) == (MessageStatus.STOPPED, BatchStatus.STOPPED)
     assert message.status_reason == "Stopped by host@example.com"
-    assert (batch.sent, batch.skipped, batch.cancelled, batch.total) == (20, 2, 27, 49)
+    assert (batch.sent, batch.skipped, batch.cancelled, batch.total) == (30, 2, 17, 49)
     cancelled = [e for e in entries_of(batch) if e.outcome is Outcome.CANCELLED]
     assert {e.reason for e in cancelled} == {"stopped by host@example.com"}
     rows = Counter(d.status for d in deliveries_of(message))
     assert rows == {
-        DeliveryStatus.SENT: 20,
+        DeliveryStatus.SENT: 30,
         DeliveryStatus.SKIPPED: 2,
-        DeliveryStatus.CANCELLED: 27,
+        DeliveryStatus.CANCELLED: 17,
     }
-    assert (message.final_total, message.final_sent, message.final_cancelled) == (49, 20, 27)
+    assert (message.final_total, message.final_sent, message.final_cancelled) == (49, 30, 17)
     figures_add_up(message)
     assert run.poll().batches == []
 
@@ -233,16 +265,16 @@ def test_stop_while_paused_records_the_rest_in_a_batch_of_its_own(
         BatchStatus.STOPPED,
         "cli:dispatch stop (ops)",
     )
-    assert (stop.cancelled, stop.total) == (34, 34)  # the 30 left and the 4 who joined
+    assert (stop.cancelled, stop.total) == (24, 24)  # the 20 left and the 4 who joined
     assert {e.reason for e in entries_of(stop)} == {"stopped by cli:dispatch stop (ops)"}
-    assert paused.status is BatchStatus.PAUSED and (paused.sent, paused.total) == (10, 10)
+    assert paused.status is BatchStatus.PAUSED and (paused.sent, paused.total) == (20, 20)
     counts = message_counts(db.session, [message.id])[message.id]
-    assert (counts.total, counts.sent, counts.cancelled, counts.pending) == (44, 10, 34, 0)
+    assert (counts.total, counts.sent, counts.cancelled, counts.pending) == (44, 20, 24, 0)
     figures_add_up(message)
     # Final: nothing resumes or sends it again.
     with pytest.raises(IllegalTransition, match="stopped: there is nothing to resume"):
         control.resume(db.session, message, HOST, now)
-    assert run.poll().batches == [] and len(wire.sent) == 10
+    assert run.poll().batches == [] and len(wire.sent) == 20
 
 
 def test_a_queued_send_now_paused_before_any_worker_started_it(
@@ -314,7 +346,7 @@ def test_each_action_is_audited_with_its_actor(run, wire, event, make_guests, ma
         ("message.stop", "host@example.com"),
     ]
     resumed = next(row for row in log if row.action == "message.resume")
-    assert resumed.batch_id == batch.id and resumed.details["pending"] == 15
+    assert resumed.batch_id == batch.id and resumed.details["pending"] == 5
 
 
 def test_recovery_ends_a_dead_owners_batch_as_the_host_said(
@@ -372,4 +404,4 @@ def test_a_single_re_send_is_refused_while_paused_or_stopped(
     [delivery, *_] = deliveries_of(message)
     with pytest.raises(Conflict, match="This message is paused: nothing of it is sent"):
         services.send_one(run, delivery.id, HOST)
-    assert len(wire.sent) == 10
+    assert len(wire.sent) == 15

@@ -3,7 +3,7 @@ per message, one process on SQLite and three sharing the batch on PostgreSQL.
 
 After the pause is committed the server may accept only what each process had already
 handed to its sender pool: never more than two commit groups plus DISPATCH_CONCURRENCY per
-process (with today's walk, one commit group). Everything it accepted is recorded, and a
+process (the pipelined walk holds the group on the wire and the one claimed behind it). Everything it accepted is recorded, and a
 resume sends the rest: every guest exactly once.
 """
 

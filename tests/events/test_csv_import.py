@@ -277,3 +277,35 @@ def test_preview_escapes_file_content(client, auth, event):
     auth.login()
     html = upload_csv(client, event, "name,email\n<b>x</b>,<script>@x.org\n").get_data(as_text=True)
     assert "<script>@" not in html and "&lt;script&gt;@x.org" in html
+
+
+def test_preview_shows_before_and_after_and_offers_the_rejected_rows(client, auth, event):
+    auth.login()
+    client.post(
+        f"/events/{event.id}/guests",
+        data={"name": "Ann Okafor", "email": "ann@example.org", "rsvp_status": "attending"},
+    )
+    text = (
+        "name,email,rsvp_status\n"
+        "Ann Okafor,ann@example.org,declined\n"
+        "Bad Address,not-an-address,maybe\n"
+        "=HYPERLINK(1),,attending\n"
+    )
+    html = upload_csv(client, event, text).get_data(as_text=True)
+    flat = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert "Ann Okafor ann@example.org attending → becomes declined" in flat
+
+    token = hidden_value(html, "token")
+    link = f"/events/{event.id}/guests/import/rejected.csv?token={token}"
+    assert f'href="{link}"' in html
+    answer = client.get(link)
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    assert "attachment" in answer.headers["Content-Disposition"]
+    lines = answer.get_data(as_text=True).splitlines()
+    assert lines[0] == "name,email,rsvp_status,line,reason"
+    assert lines[1].startswith("Bad Address,not-an-address,maybe,3,")
+    assert lines[2].startswith("'=HYPERLINK(1),,attending,4,")  # no formula in a spreadsheet
+    assert len(lines) == 3
+    assert (
+        client.get(f"/events/{event.id}/guests/import/rejected.csv?token=nope").status_code == 404
+    )

@@ -192,3 +192,27 @@ def test_event_names_are_escaped(client, auth, make_event):
         page = client.get(url).get_data(as_text=True)
         assert "<script>alert(1)" not in page
         assert "&lt;script&gt;alert(1)" in page
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("Berlin", "Europe/Berlin"),
+        ("new york", "America/New_York"),
+        ("europe/paris", "Europe/Paris"),
+    ],
+)
+def test_a_city_name_is_its_time_zone(client, auth, owner, typed, stored):
+    auth.login()
+    response = client.post("/events/new", data=form(timezone=typed))
+    assert response.status_code == 302
+    assert only_event().timezone == stored
+
+
+def test_an_unknown_zone_suggests_and_the_new_event_form_offers_the_list(client, auth, owner):
+    auth.login()
+    page = client.get("/events/new").get_data(as_text=True)
+    assert 'list="timezones"' in page and '<option value="Europe/Berlin">' in page
+    assert 'data-browser-zone="UTC"' in page  # static/js/compose.js puts the browser's zone
+    answer = client.post("/events/new", data=form(timezone="Nowhere")).get_data(as_text=True)
+    assert "&#39;Nowhere&#39; is not a known time zone (e.g. Europe/Berlin)" in answer

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from dashboard.dispatch.models import Delivery, DeliveryStatus
 from dashboard.events.models import Guest, RsvpStatus
 from dashboard.extensions import db
+from dashboard.messages.models import Audience, Message, MessageStatus
 
 HX = {"HX-Request": "true"}
 
 
 def rows(html: str) -> list[str]:
-    return re.findall(r'<tr id="guest-\d+">\s*<td>([^<]*)</td>', html)
+    return re.findall(r'<tr id="guest-\d+">\s*<td>(?:<a href="[^"]*">)?([^<]*)(?:</a>)?</td>', html)
 
 
 def test_counts_per_rsvp_status_and_unsubscribed(client, auth, event, make_guests):
@@ -207,3 +210,67 @@ def test_guest_names_are_escaped(client, auth, event):
     page = client.get(f"/events/{event.id}/guests").get_data(as_text=True)
     assert "<img src=x" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_an_added_guest_is_shown_on_its_page_and_scrolled_to(client, auth, event, make_guests):
+    make_guests(event, 30, prefix="guest")  # "Guest 0" .. "Guest 29": two pages of 25
+    auth.login()
+    late = client.post(
+        f"/events/{event.id}/guests",
+        data={"name": "Zoe Last", "email": "zoe@example.org", "rsvp_status": "pending"},
+    )
+    zoe = db.session.scalars(sa.select(Guest).where(Guest.email_key == "zoe@example.org")).one()
+    assert late.headers["Location"] == f"/events/{event.id}/guests?page=2#guest-{zoe.id}"
+    early = client.post(
+        f"/events/{event.id}/guests",
+        data={"name": "Ada First", "email": "ada@example.org", "rsvp_status": "pending"},
+    )
+    ada = db.session.scalars(sa.select(Guest).where(Guest.email_key == "ada@example.org")).one()
+    assert early.headers["Location"] == f"/events/{event.id}/guests#guest-{ada.id}"
+    page = client.get(early.headers["Location"].split("#")[0]).get_data(as_text=True)
+    assert f'id="guest-{ada.id}"' in page
+
+
+def test_a_guest_page_lists_every_message_they_were_sent(client, auth, event, make_guests):
+    ann, ben = make_guests(event, 2, prefix="guest")
+    now = datetime.now(UTC)
+    for subject, status, error in (
+        ("Parking", DeliveryStatus.SENT, None),
+        ("Reminder", DeliveryStatus.FAILED, "550 Mailbox does not exist"),
+    ):
+        message = Message(
+            event_id=event.id,
+            subject=subject,
+            body="Hi",
+            audience=Audience.EVERYONE,
+            status=MessageStatus.SENT,
+            created_at=now,
+            updated_at=now,
+        )
+        db.session.add(message)
+        db.session.flush()
+        db.session.add(
+            Delivery(
+                message_id=message.id,
+                guest_id=ann.id,
+                name=ann.name,
+                email=ann.email,
+                status=status,
+                attempts=1,
+                last_error=error,
+                sent_at=now if status is DeliveryStatus.SENT else None,
+            )
+        )
+    db.session.commit()
+    auth.login()
+    guests_page = client.get(f"/events/{event.id}/guests").get_data(as_text=True)
+    assert f'href="/events/{event.id}/guests/{ann.id}">{ann.name}</a>' in guests_page
+
+    page = client.get(f"/events/{event.id}/guests/{ann.id}").get_data(as_text=True)
+    assert f"Messages sent to {ann.name}" in page
+    assert "Parking" in page and "Reminder" in page
+    assert "550 Mailbox does not exist" in page
+    assert page.count("/deliveries/") == 2
+    empty = client.get(f"/events/{event.id}/guests/{ben.id}").get_data(as_text=True)
+    assert "Nothing has been sent to" in empty
+    assert client.get(f"/events/{event.id}/guests/999999").status_code == 404

@@ -292,8 +292,9 @@ def test_walk_draft_edit_schedule_send_now_then_cancel_refused(
     auth.login(owner)
     created = client.post(url(event), data=compose())
     assert created.status_code == 303
-    assert created.headers["Location"].endswith(url(event))
     message = only_message(event)
+    # Back to the tab, scrolled to the new row.
+    assert created.headers["Location"].endswith(f"{url(event)}#message-{message.id}")
     assert message.status is MessageStatus.DRAFT and message.created_by_id == owner.id
 
     edit_url = url(event, f"/{message.id}/edit")
@@ -340,7 +341,8 @@ def test_send_now_from_the_compose_form(client, auth, event, owner, make_guests)
     make_guests(event, 1)
     auth.login(owner)
     response = client.post(url(event), data=compose(mode="send_now"))
-    assert response.status_code == 303 and response.headers["Location"].endswith("/sent")
+    assert response.status_code == 303
+    assert re.search(r"/sent#message-\d+$", response.headers["Location"])
     assert only_message(event).status is MessageStatus.SENDING
 
 
@@ -514,7 +516,7 @@ def test_viewer_sees_everything_but_no_actions(
         and ">Edit</a>" not in text
     )
     assert "hx-confirm" not in text
-    assert "Save message" not in text and 'type="submit">Save' not in text
+    assert "Save draft" not in text and "compose-submit" not in text
     assert client.get(url(event, "/recipient-count?audience=maybe")).status_code == 200
     preview = client.post(
         url(event, "/preview"),
@@ -579,3 +581,29 @@ def test_anonymous_is_sent_to_login(client, event):
     response = client.get(url(event))
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert client.post(url(event), data=compose()).status_code == 302
+
+
+def test_compose_says_what_each_mode_does_and_the_zone_offset(client, auth, owner, event):
+    auth.login(owner)
+    page = client.get(url(event)).get_data(as_text=True)
+    assert 'data-label-draft="Save draft"' in page
+    assert 'data-label-schedule="Schedule message"' in page
+    assert 'data-label-send_now="Send message now"' in page
+    assert ">Save draft</button>" in page  # the default mode
+    offset = datetime.now(UTC).astimezone(event.tz).strftime("%z")
+    assert f"{event.timezone} (UTC{offset[0]}{offset[1:3]}:{offset[3:]})." in page.replace("−", "-")
+    assert 'data-event-zone="' + event.timezone + '"' in page
+    assert 'data-insert="{{guest_name}}"' in page
+
+
+def test_a_row_send_now_links_to_watch_it(client, auth, event, owner, make_guests, make_message):
+    make_guests(event, 1)
+    message = make_message(event, subject="Doors open", due=False)
+    auth.login(owner)
+    answer = client.post(
+        url(event, f"/{message.id}/send-now"),
+        data={"tab": "scheduled", "page": "1"},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
+    assert "“Doors open” is being sent." in answer
+    assert f'<a href="/events/{event.id}/messages/{message.id}">Watch it</a>' in answer
