@@ -64,7 +64,7 @@ def test_send_now_progress_failed_entries_and_retry(
     page.get_by_label("Subject").fill("Doors open at 18:00")
     page.get_by_label("Message", exact=True).fill("Hi {{guest_name}}, see you at {{venue}}.")
     expect(recipient_count(page)).to_contain_text("12 guests will receive this.")
-    page.get_by_label("Send now").check()
+    page.get_by_label("Send now", exact=True).check()
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Send message now").click()
     page.wait_for_url(f"**/events/{event_id}/communications/sent#message-*")

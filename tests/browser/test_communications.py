@@ -27,7 +27,7 @@ GUESTS = [
 
 
 #: A row's Send now button, whose accessible name names its message.
-SEND_NOW = re.compile(r"^Send “.+” now$")
+SEND_NOW = re.compile(r"^Send now: “.+”$")
 
 
 def communications(page, event_id: int, tab: str | None = None) -> None:
@@ -83,7 +83,7 @@ def test_compose_with_live_count_and_preview(page, live_app, live_user, screensh
     expect(preview).to_contain_text("Meet at Backyard")
 
     # Sending now from the form asks first; dismissing it keeps everything as it was.
-    page.get_by_label("Send now").check()
+    page.get_by_label("Send now", exact=True).check()
     page.once("dialog", lambda dialog: dialog.dismiss())
     page.get_by_role("button", name="Send message now").click()
     expect(tab_count(page, "sent")).to_have_text("0")
@@ -180,7 +180,7 @@ def test_draft_edit_schedule_cancel(page, live_app, live_user, screenshot):
     communications(page, event_id)
     page.get_by_label("Subject").fill("Welcome drinks at 18:00")
     page.get_by_label("Message", exact=True).fill("Hi {{guest_name}}, see you at {{venue}}!")
-    page.get_by_label("Send now").check()
+    page.get_by_label("Send now", exact=True).check()
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Send message now").click()
     page.wait_for_url(f"**/events/{event_id}/communications/sent#message-*")

@@ -32,7 +32,7 @@ def test_send_now_question_names_subject_count_and_who_is_left_out(page, live_ap
     expect(recipient_count(page)).to_contain_text("2 guests will receive this.")
     page.get_by_label("Subject").fill("Parking for {{event_name}}, {{guest_name}}")
     page.get_by_label("Message", exact=True).fill("Park behind the hall.")
-    page.get_by_label("Send now").check()
+    page.get_by_label("Send now", exact=True).check()
 
     questions: list[str] = []
 

@@ -45,10 +45,10 @@ def test_send_now_confirmation_names_subject_audience_count_and_who_is_left_out(
         'hx-confirm="Cancel “Parking for Summer Gala”? It will not be sent; you can restore it as a draft later."'
         in row
     )
-    for action in ("Edit “Parking for Summer Gala”", "Send “Parking for Summer Gala” now"):
+    for action in ("Edit “Parking for Summer Gala”", "Send now: “Parking for Summer Gala”"):
         assert f'aria-label="{action}"' in row
     # On a draft, sending at once is not the button that looks like the page's main action.
-    send_button = row.split('aria-label="Send “Parking')[0].rsplit("<button", 1)[1]
+    send_button = row.split('aria-label="Send now: “Parking')[0].rsplit("<button", 1)[1]
     assert 'class="outline' in send_button
 
 
