@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dashboard.db_types import UTCDateTime
-from dashboard.dispatch.models import Delivery, DeliveryStatus
+from dashboard.dispatch.models import Delivery, DeliveryStatus, ErrorKind
 from dashboard.events.models import Event
 from dashboard.messages.models import Message
 
@@ -24,6 +24,8 @@ class FailureGroup:
     deliveries: int
     messages: int
     last_failed_at: datetime | None
+    #: How many of them failed permanently (the server refused the address).
+    permanent: int = 0
     rows: list[Any] = field(default_factory=list)  # per message: event, subject, count
 
     @property
@@ -56,6 +58,10 @@ def _reason() -> sa.ColumnElement[str]:
     return sa.func.coalesce(Delivery.last_error, NO_REASON)
 
 
+#: How many of a group failed permanently (the server refused the address).
+_PERMANENT = sa.func.count().filter(Delivery.error_kind == ErrorKind.PERMANENT)
+
+
 def failure_groups(
     session: Session, filters: FailureFilter, *, limit: int, offset: int
 ) -> tuple[list[FailureGroup], int]:
@@ -69,12 +75,13 @@ def failure_groups(
     )
     total = session.scalar(sa.select(sa.func.count()).select_from(base.group_by(reason).subquery()))
     groups = [
-        FailureGroup(row.reason, row.deliveries, row.messages, row.last_failed_at)
+        FailureGroup(row.reason, row.deliveries, row.messages, row.last_failed_at, row.permanent)
         for row in session.execute(
             base.add_columns(
                 sa.func.count().label("deliveries"),
                 sa.func.count(sa.distinct(Delivery.message_id)).label("messages"),
                 sa.func.max(Delivery.updated_at).label("last_failed_at"),
+                _PERMANENT.label("permanent"),
             )
             .group_by(reason)
             .order_by(sa.func.count().desc(), reason)

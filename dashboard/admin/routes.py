@@ -162,6 +162,7 @@ def retry_failures() -> Response:
     """Bulk "retry failed": one retry batch per chosen message, each in its own transaction."""
     back = safe_target(request.form.get("back"), url_for(".failures"))
     ids = sorted(set(request.form.getlist("message_id", type=int)))
+    reason = request.form.get("reason")
     if not ids:
         flash("Choose at least one message to retry.", "error")
         return hx_redirect(back)
@@ -174,7 +175,11 @@ def retry_failures() -> Response:
             refused.append(f"message {message_id}: no such message")
             continue
         try:
-            retry_failed(db.session, message, actor, now())
+            # A group is one error: its retry covers only the failures with that error,
+            # permanent ones too, since the admin chose that group on purpose.
+            retry_failed(
+                db.session, message, actor, now(), permanent=reason is not None, reason=reason
+            )
         except Conflict as error:
             db.session.rollback()
             refused.append(f"“{message.subject}”: {error}")

@@ -16,6 +16,7 @@ from dashboard.api import bp, load_query
 from dashboard.api.inputs import (
     EntryQuery,
     Paging,
+    RetryQuery,
 )
 from dashboard.api.openapi import operation
 from dashboard.api.schemas import (
@@ -74,17 +75,21 @@ def batch_entries_list(batch_id: int) -> EntryPage:
 
 
 @bp.post("/events/<int:event_id>/messages/<int:message_id>/retry-failed")
-@operation(ok=Batch, status=202, tag="batches", errors=(401, 403, 404, 409))
+@operation(ok=Batch, status=202, tag="batches", errors=(400, 401, 403, 404, 409), query=RetryQuery)
 def message_retry_failed(event_id: int, message_id: int) -> tuple[Batch, int, dict[str, str]]:
     """Send a message again to its failed recipients; editor or owner.
 
-    Queues a retry batch over the failed deliveries only, reusing their rows; recipients
-    who got the message are never sent it again. 409 when nothing failed, a batch is still
-    running, or the message changed. With a session cookie, send the X-CSRFToken header.
+    Queues a retry batch over the temporary failures (with ``?permanent=true`` the
+    permanent ones too), reusing their rows; recipients who got the message are never sent
+    it again. 409 when nothing of that kind failed, a batch is still running, or the
+    message changed. With a session cookie, send the X-CSRFToken header.
     """
     event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
     message = message_of_event(db.session, event, message_id)
-    batch = services.retry_failed(db.session, message, current_actor(), utcnow())
+    retry = load_query(RetryQuery)
+    batch = services.retry_failed(
+        db.session, message, current_actor(), utcnow(), permanent=retry.permanent
+    )
     db.session.commit()
     scheduler.wake(current_app._get_current_object())  # type: ignore[attr-defined]
     location = url_for("api.batch_show", batch_id=batch.id)

@@ -218,6 +218,14 @@ def _statuses(value: Any) -> Any:
         ) from None
 
 
+class RetryQuery(Query):
+    permanent: bool = Field(
+        False,
+        description="Also retry the permanent failures (the server refused the address): "
+        "only after fixing the guests' addresses. By default only temporary failures.",
+    )
+
+
 class MessageQuery(Paging):
     status: Annotated[
         tuple[MessageStatus, ...] | None,

@@ -34,6 +34,7 @@ from dashboard.messages import lists
 from dashboard.messages import services as svc
 from dashboard.messages.models import Message as MessageRow
 from dashboard.messages.models import MessageStatus
+from dashboard.messages.restore import restore_to_draft
 from dashboard.web import paginate
 
 #: What a message's state can refuse, on top of the usual errors.
@@ -134,6 +135,18 @@ def cancel_message(event_id: int, message_id: int) -> Message:
     event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
     message = _message(event, message_id)
     svc.cancel_message(db.session, message, now=_now(), actor=current_actor())
+    db.session.commit()
+    return _one(message, event)
+
+
+@bp.post("/events/<int:event_id>/messages/<int:message_id>/restore")
+@operation(ok=Message, tag="messages", errors=CHANGE_ERRORS)
+def restore_message(event_id: int, message_id: int) -> Message:
+    """Restore a cancelled message as a draft (no send time); editor or owner. 409 for any
+    other status, or while the event is cancelled or archived."""
+    event = get_event_for(db.session, current_user, event_id, Role.EDITOR)
+    message = _message(event, message_id)
+    restore_to_draft(db.session, message, now=_now(), actor=current_actor())
     db.session.commit()
     return _one(message, event)
 

@@ -18,6 +18,7 @@ ACTIONS = {
     "message.send_now": "Sent now",
     "message.cancel": "Cancelled",
     "message.restore": "Scheduled again",
+    "message.restore_draft": "Restored as a draft",
     "message.overdue": "Held back: found too late",
     "message.pause": "Paused",
     "message.resume": "Resumed",
@@ -97,7 +98,8 @@ def lines(entry: AuditEntry, tz: ZoneInfo) -> list[str]:
         found.append(BatchTrigger(details["trigger"]).label)
     found.extend(_sending_lines(entry.action, details))
     if entry.action == "batch.retry_failed" and "failed" in details:
-        found.append(f"{details['failed']} failed recipient(s)")
+        kinds = " (permanent failures included)" if details.get("permanent") else ""
+        found.append(f"{details['failed']} failed recipient(s){kinds}")
     if entry.action == "batch.send_one" and details.get("email"):
         found.append(f"{details.get('name', '')} <{details['email']}>".strip())
     if entry.action == "guest.import":

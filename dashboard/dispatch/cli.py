@@ -54,9 +54,14 @@ def run_due(until_idle: bool, as_email: str | None) -> None:
 
 @dispatch_cli.command("retry-failed")
 @click.option("--message", "message_id", type=int, help="Only this message.")
+@click.option(
+    "--permanent",
+    is_flag=True,
+    help="Also the permanent failures (refused addresses): only once they are fixed.",
+)
 @as_option
-def retry_failed_command(message_id: int | None, as_email: str | None) -> None:
-    """Re-send the failed deliveries (of one message, or of all), then send them now."""
+def retry_failed_command(message_id: int | None, permanent: bool, as_email: str | None) -> None:
+    """Re-send the temporary failures (of one message, or of all), then send them now."""
     from dashboard.db_types import utcnow
     from dashboard.dispatch.models import Delivery, DeliveryStatus
     from dashboard.dispatch.scheduler import build_dispatcher
@@ -80,7 +85,7 @@ def retry_failed_command(message_id: int | None, as_email: str | None) -> None:
     for mid in ids:
         message = db.session.get(Message, mid)
         try:
-            retry_failed(db.session, message, actor, utcnow())
+            retry_failed(db.session, message, actor, utcnow(), permanent=permanent)
             db.session.commit()
             queued += 1
         except Conflict as error:

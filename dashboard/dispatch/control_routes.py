@@ -14,7 +14,7 @@ from flask_login import login_required
 
 from dashboard.audit.current import current_actor
 from dashboard.db_types import utcnow
-from dashboard.dispatch import control, scheduler
+from dashboard.dispatch import control, scheduler, stalled
 from dashboard.dispatch import queries as q
 from dashboard.dispatch.routes import EVENT, _fragment_response, _message_progress_context, bp
 from dashboard.dispatch.settings import DispatchSettings
@@ -43,6 +43,17 @@ def pause_message(event_id: int, message_id: int) -> Response:
 def resume_message(event_id: int, message_id: int) -> Response:
     def resume(message: Message) -> str:
         batch = control.resume(db.session, message, current_actor(), utcnow())
+        return f"“{message.subject}” is being sent again (batch {batch.id})."
+
+    return _control(event_id, message_id, resume, wake=True)
+
+
+@bp.post(f"{EVENT}/messages/<int:message_id>/resume-stalled")
+@login_required
+def resume_stalled_message(event_id: int, message_id: int) -> Response:
+    def resume(message: Message) -> str:
+        lease = DispatchSettings.from_config(current_app.config).lease
+        batch = stalled.resume_stalled(db.session, message, current_actor(), utcnow(), lease / 2)
         return f"“{message.subject}” is being sent again (batch {batch.id})."
 
     return _control(event_id, message_id, resume, wake=True)

@@ -28,6 +28,7 @@ from dashboard.dispatch.models import (
     BatchStatus,
     Delivery,
     DeliveryStatus,
+    ErrorKind,
     Outcome,
 )
 from dashboard.events.access import role_for
@@ -145,6 +146,32 @@ def send_times(session: Session, message_ids: Iterable[int]) -> dict[int, SendTi
     ).all()
     # min/max keep the column's type, so the values come back as aware UTC datetimes.
     return {mid: SendTimes(first, None if running else last) for mid, first, last, running in rows}
+
+
+@dataclass(frozen=True)
+class RetryWait:
+    """Failed recipients an automatic retry will send again, and when the first is due."""
+
+    count: int
+    at: datetime
+
+
+def retry_waits(session: Session, message_ids: Iterable[int]) -> dict[int, RetryWait]:
+    """Per message with automatic retries planned (a temporary failure keeps its next
+    attempt's time until it is retried or given up): one GROUP BY."""
+    ids = list(message_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(Delivery.message_id, sa.func.count(), sa.func.min(Delivery.next_attempt_at))
+        .where(
+            Delivery.message_id.in_(ids),
+            Delivery.status == DeliveryStatus.FAILED,
+            Delivery.next_attempt_at.is_not(None),
+        )
+        .group_by(Delivery.message_id)
+    ).all()
+    return {mid: RetryWait(count, at) for mid, count, at in rows}
 
 
 def entry_counts(session: Session, batch_id: int) -> dict[Outcome, int]:
@@ -278,6 +305,21 @@ def entry_outcome_counts(session: Session, batch_id: int) -> dict[EntryFilter, i
     """How many entries each filter of the batch page shows."""
     by = entry_counts(session, batch_id)
     return {f: sum(by[o] for o in (f.outcomes or tuple(Outcome))) for f in EntryFilter}
+
+
+def newest_refusal_batch(session: Session, message_id: int) -> int | None:
+    """The newest batch that recorded a permanent failure still standing for the message:
+    its failed entries list the guests whose address needs fixing."""
+    return session.scalar(
+        sa.select(sa.func.max(BatchEntry.batch_id))
+        .join(Delivery, Delivery.id == BatchEntry.delivery_id)
+        .where(
+            Delivery.message_id == message_id,
+            Delivery.status == DeliveryStatus.FAILED,
+            Delivery.error_kind == ErrorKind.PERMANENT,
+            BatchEntry.error_kind == ErrorKind.PERMANENT,
+        )
+    )
 
 
 def delivery_history(session: Session, delivery_id: int) -> list[sa.Row[Any]]:

@@ -30,16 +30,18 @@ from dashboard.audit import present
 from dashboard.audit.current import current_actor
 from dashboard.audit.queries import event_log
 from dashboard.db_types import utcnow
+from dashboard.dispatch import live, scheduler, services
 from dashboard.dispatch import progress as p
 from dashboard.dispatch import queries as q
-from dashboard.dispatch import scheduler, services
 from dashboard.dispatch.models import Batch, BatchStatus
 from dashboard.dispatch.queries import EntryFilter
+from dashboard.dispatch.settings import DispatchSettings
 from dashboard.errors import Conflict
 from dashboard.events.access import EventAccess
 from dashboard.events.models import Event, Guest, Role
 from dashboard.extensions import db
 from dashboard.messages.models import Message, MessageStatus
+from dashboard.messages.rendering import with_event_values
 from dashboard.web import (
     Page,
     event_for,
@@ -76,9 +78,18 @@ def _started_by_filter(batch: Batch) -> str:
     return p.started_by(batch)
 
 
+def _progress(batch: Batch, now: Any) -> p.Progress:
+    """A batch's progress with what this process has had answered but not yet recorded;
+    its heartbeat is late after half a lease (the owner writes it every quarter)."""
+    lease = DispatchSettings.from_config(current_app.config).lease
+    return p.batch_progress(
+        batch, now, live.answered(live.key(db.session, batch.id)), late_after=lease / 2
+    )
+
+
 @bp.app_template_filter("progress")
 def _progress_filter(batch: Batch, now: Any) -> p.Progress:
-    return p.batch_progress(batch, now)
+    return _progress(batch, now)
 
 
 def _entry_filter() -> EntryFilter:
@@ -116,14 +127,28 @@ def _message_context(access: EventAccess, message: Message, page_no: int = 1) ->
         "event": event,
         "message": message,
         "batches": batches,
-        "progress": {batch.id: p.batch_progress(batch, now) for batch in batches.items},
+        "progress": {batch.id: _progress(batch, now) for batch in batches.items},
         "counts": counts,
         "running": running,
         "can_edit": access.can_edit,
         "can_retry": _can_retry(message, counts.failed, running),
+        **_retry_context(event, message.id),
         "now": now,
         "active": "communications",
     }
+
+
+def _retry_context(event: Event, message_id: int) -> dict[str, Any]:
+    """The failures a retry offers (temporary by default, permanent on purpose) and where
+    the refused addresses are listed to be fixed: the newest batch that recorded one."""
+    kinds = services.failed_kinds(db.session, message_id)
+    fix_batch = q.newest_refusal_batch(db.session, message_id) if kinds[1] else None
+    fix_url = (
+        url_for(".batch_detail", event_id=event.id, batch_id=fix_batch, outcome="failed")
+        if fix_batch
+        else url_for("events.guests", event_id=event.id)
+    )
+    return {"failed_kinds": kinds, "fix_url": fix_url}
 
 
 def _can_retry(message: Message | None, failed: int, running: Batch | None) -> bool:
@@ -142,6 +167,9 @@ def _message_page(
         **_message_context(access, message, page_no),
         **_message_progress_context(event, message, access.can_edit),
         **_timeline_context(event, message, timeline_page),
+        "went_out": getattr(
+            q.send_times(db.session, [message.id]).get(message.id), "started_at", None
+        ),
         "sample": q.sample_rendering(
             db.session, event, message, current_app.config["PUBLIC_BASE_URL"]
         ),
@@ -201,11 +229,17 @@ def _message_progress_context(
         poll = DUE_POLL if due_in <= timedelta(0) else WAITING_POLL if due_in <= SOON else None
     else:
         poll = None
+    wait = None if running is not None else q.retry_waits(db.session, [message.id]).get(message.id)
     return {
         "event": event,
         "message": message,
+        "retry_text": (
+            p.retry_text(wait.count, wait.at, event.tz, now)
+            if wait is not None and message.status is MessageStatus.SENDING
+            else None
+        ),
         "live_batch": running,
-        "live_progress": p.batch_progress(running, now) if running is not None else None,
+        "live_progress": _progress(running, now) if running is not None else None,
         "message_figures": q.message_counts(db.session, [message.id])[message.id],
         "poll": poll,
         "can_edit": can_edit,
@@ -232,13 +266,20 @@ def retry_failed(event_id: int, message_id: int) -> Response:
     access = event_for(event_id, Role.EDITOR)
     message = q.message_of_event(db.session, access.event, message_id)
     try:
-        batch = services.retry_failed(db.session, message, current_actor(), utcnow())
+        batch = services.retry_failed(
+            db.session,
+            message,
+            current_actor(),
+            utcnow(),
+            permanent=request.values.get("permanent") == "1",
+        )
     except Conflict as error:
         db.session.rollback()
         return _retry_refused(access, message, str(error))
     db.session.commit()
     scheduler.wake(current_app._get_current_object())  # type: ignore[attr-defined]
-    flash(f"Retrying the failed recipients of “{message.subject}” in batch {batch.id}.", "success")
+    subject = with_event_values(message.subject, access.event)
+    flash(f"Retrying the failed recipients of “{subject}” in batch {batch.id}.", "success")
     return hx_redirect(url_for(".batch_detail", event_id=access.event.id, batch_id=batch.id))
 
 
@@ -254,7 +295,8 @@ def _retry_refused(access: EventAccess, message: Message, text: str) -> Response
 # --- one batch ---------------------------------------------------------------------------
 
 
-def _entries_context(event: Event, batch: Batch) -> dict[str, Any]:
+def _entries_context(access: EventAccess, batch: Batch) -> dict[str, Any]:
+    event = access.event
     entry_filter = _entry_filter()
     search = search_arg()
     page_no, per_page = page_args(q.ENTRIES_PER_PAGE)
@@ -273,8 +315,13 @@ def _entries_context(event: Event, batch: Batch) -> dict[str, Any]:
         "entries": entries,
         "entry_filter": entry_filter,
         "filters": [f for f in EntryFilter if _offered(f, batch)],
+        "filter_counts": q.entry_outcome_counts(db.session, batch.id),
         "search": search,
         "filter_args": filter_args,
+        "can_fix": access.can_edit,
+        # The entries reload by themselves once the batch has finished: the filter's
+        # counts, read while it ran, are sent again with them.
+        "oob_filters": request.headers.get("HX-Trigger") == "entries",
     }
 
 
@@ -294,12 +341,12 @@ def _batch_page_context(access: EventAccess, batch: Batch) -> dict[str, Any]:
     message = db.session.get(Message, batch.message_id)
     return {
         "message": message,
-        "progress": p.batch_progress(batch, utcnow()),
-        "started_by": p.started_by(batch),
+        "progress": _progress(batch, utcnow()),
+        "started_by": p.started_by_sentence(batch),
         "counts": counts,
-        "filter_counts": q.entry_outcome_counts(db.session, batch.id),
         "can_edit": access.can_edit,
         "can_retry": _can_retry(message, counts.failed, running),
+        **_retry_context(access.event, batch.message_id),
         "active": "communications",
     }
 
@@ -311,7 +358,7 @@ def batch_detail(event_id: int, batch_id: int) -> Response:
     access = event_for(event_id)
     event = access.event
     batch = q.batch_of_event(db.session, event, batch_id)
-    context = {"event": event, "batch": batch, **_entries_context(event, batch)}
+    context = {"event": event, "batch": batch, **_entries_context(access, batch)}
     if not wants_fragment():
         context.update(_batch_page_context(access, batch))
     return render_page_or_fragment(
@@ -325,7 +372,7 @@ def batch_progress(event_id: int, batch_id: int) -> Response:
     """Fragment: the live progress of one batch; it stops polling once the batch has finished."""
     event = event_for(event_id).event
     batch = q.batch_of_event(db.session, event, batch_id)
-    progress = p.batch_progress(batch, utcnow())
+    progress = _progress(batch, utcnow())
     finished = not progress.running and wants_fragment()
     return _fragment_response(
         "dispatch/_batch_progress.html",

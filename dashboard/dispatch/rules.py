@@ -133,8 +133,10 @@ def _failure(result: SendResult, tries: int, settings: DispatchSettings, now: da
         if tries < cap:
             retry_at = now + settings.backoff(tries)
             reason = f"{reason} (attempt {tries} of {cap}; retrying)"
-        else:
+        elif tries == cap:
             reason = f"{reason} (attempt {tries} of {cap}; giving up)"
+        else:  # a host's retry after the automatic attempts were used up
+            reason = f"{reason} (attempt {tries}, a retry on request; not retried automatically)"
     return Verdict(
         Outcome.FAILED,
         reason,

@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dashboard.audit.services import SCHEDULER, Actor
-from dashboard.dispatch import channels, claim, control, recipients, rules
+from dashboard.dispatch import channels, claim, control, live, recipients, rules
 from dashboard.dispatch.finish import (
     HELPER_WAIT_SECONDS,
     finish,
@@ -126,7 +126,9 @@ class BatchRun:
         )
         self.composer = channel.composer(settings, message.id, self.renderer)
         self.transport = spec.name
-        self.pool = SenderPool(spec, settings.concurrency)
+        self.pool = SenderPool(
+            live.counted(spec, live.key(ctx.session, batch_id)), settings.concurrency
+        )
         self.tick = max(1.0, settings.lease_seconds / 4)
         # A provider's batch request carries a whole group: a chunk holds one per sending
         # thread, so they go in parallel. A crash repeats at most that chunk, and a provider

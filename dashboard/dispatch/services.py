@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from dashboard.audit.services import Actor, record
 from dashboard.dispatch import claim, states
 from dashboard.dispatch.control import queue_batch
-from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger, Delivery
+from dashboard.dispatch.models import Batch, BatchStatus, BatchTrigger, Delivery, ErrorKind
 from dashboard.dispatch.models import DeliveryStatus as D
 from dashboard.dispatch.poll import Dispatcher
 from dashboard.dispatch.queries import delivery_counts, kept_figures
@@ -79,15 +79,46 @@ def _record(
     )
 
 
-def retry_failed(session: Session, message: Message, actor: Actor, now: datetime) -> Batch:
-    """Re-send only the failed deliveries of ``message``, in a new batch, reusing their rows."""
-    failed = session.scalar(
-        sa.select(sa.func.count()).where(
-            Delivery.message_id == message.id, Delivery.status == D.FAILED
-        )
-    )
+def failed_kinds(session: Session, message_id: int) -> tuple[int, int]:
+    """How many deliveries of a message failed temporarily (a retry may well succeed) and
+    how many permanently (the server refused the address: the same send fails again)."""
+    temporary, permanent = session.execute(
+        sa.select(
+            sa.func.count().filter(_temporary()),
+            sa.func.count().filter(Delivery.error_kind == ErrorKind.PERMANENT),
+        ).where(Delivery.message_id == message_id, Delivery.status == D.FAILED)
+    ).one()
+    return temporary, permanent
+
+
+def _temporary() -> sa.ColumnElement[bool]:
+    return sa.or_(Delivery.error_kind.is_(None), Delivery.error_kind != ErrorKind.PERMANENT)
+
+
+def retry_failed(
+    session: Session,
+    message: Message,
+    actor: Actor,
+    now: datetime,
+    *,
+    permanent: bool = False,
+    reason: str | None = None,
+) -> Batch:
+    """Re-send the failed deliveries of ``message``, in a new batch, reusing their rows.
+
+    Only the temporary failures unless ``permanent``: a permanent one (a 550 "no such
+    mailbox") fails again unless someone fixed the guest's address, so it is retried only
+    on purpose. ``reason`` narrows it to the failures with that last error (the admin page
+    retries one error group).
+    """
+    scope = [Delivery.message_id == message.id, Delivery.status == D.FAILED]
+    if not permanent:
+        scope.append(_temporary())
+    if reason is not None:
+        scope.append(sa.func.coalesce(Delivery.last_error, "") == reason)
+    failed = session.scalar(sa.select(sa.func.count()).where(*scope))
     if not failed:
-        raise Conflict("This message has no failed deliveries to retry.")
+        raise Conflict(_nothing_to_retry(session, message, permanent))
     if _running(session, message.id):
         raise Conflict("A batch of this message is still running; retry when it has finished.")
     if message.status not in FINISHED and message.status is not MessageStatus.SENDING:
@@ -96,7 +127,7 @@ def retry_failed(session: Session, message: Message, actor: Actor, now: datetime
         raise Conflict("This event is archived: nothing more is sent for it.")
     session.execute(
         sa.update(Delivery)
-        .where(Delivery.message_id == message.id, Delivery.status == D.FAILED)
+        .where(*scope)
         .values(status=D.PENDING, next_attempt_at=None, updated_at=now)
     )
     if not states.move_message(
@@ -111,9 +142,24 @@ def retry_failed(session: Session, message: Message, actor: Actor, now: datetime
     ):
         raise Conflict("The message changed meanwhile; reload and try again.")
     batch = queue_batch(session, message.id, BatchTrigger.RETRY_FAILED, actor, now)
-    _record(session, actor, "batch.retry_failed", message, batch, now, {"failed": failed})
+    details: dict[str, object] = {"failed": failed, "permanent": permanent}
+    if reason is not None:
+        details["reason"] = reason
+    _record(session, actor, "batch.retry_failed", message, batch, now, details)
     session.refresh(message)
     return batch
+
+
+def _nothing_to_retry(session: Session, message: Message, permanent: bool) -> str:
+    refused = 0 if permanent else failed_kinds(session, message.id)[1]
+    if refused:
+        who = "recipient" if refused == 1 else "recipients"
+        return (
+            f"Nothing failed temporarily. {refused} {who} failed permanently (the mail "
+            "server refused the address): fix the address on the guest list, then retry "
+            "the permanent failures on purpose."
+        )
+    return "This message has no failed deliveries to retry."
 
 
 def send_one(dispatcher: Dispatcher, delivery_id: int, actor: Actor) -> Batch:

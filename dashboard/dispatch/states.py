@@ -44,8 +44,10 @@ MESSAGE_MOVES: Mapping[MessageStatus, frozenset[MessageStatus]] = {
     # Nothing was sent and every recipient is still pending: send-now sends it for real.
     M.DRY_RUN: frozenset({M.SENDING}),
     # Only a reminder the system cancelled (its time had passed when the event moved) comes
-    # back, once its time is ahead again; the caller's WHERE names that reason.
-    M.CANCELLED: frozenset({M.SCHEDULED}),
+    # back scheduled, once its time is ahead again; the caller's WHERE names that reason.
+    # A host may take back a cancel: the message returns as a draft, sent only once someone
+    # schedules or sends it again.
+    M.CANCELLED: frozenset({M.SCHEDULED, M.DRAFT}),
 }
 
 B = BatchStatus

@@ -1,5 +1,6 @@
 """Compose-form and row actions beyond saving: "Send me a test" (the form's unsaved fields,
-new or edited message) and "Duplicate" (any message into a new draft).
+new or edited message), "Duplicate" (any message into a new draft), "Save my changes as a
+new draft" (after a conflict) and "Restore as draft" (a cancelled message).
 
 They belong to the ``messages`` blueprint (``dashboard.messages.routes.bp``).
 """
@@ -28,11 +29,25 @@ from dashboard.events.access import EventAccess
 from dashboard.events.models import Event, Guest, Role
 from dashboard.extensions import db
 from dashboard.messages import lists, testsend
+from dashboard.messages import services as svc
 from dashboard.messages.duplicate import duplicate_message
 from dashboard.messages.forms import ComposeForm
 from dashboard.messages.models import Message
-from dashboard.messages.routes import BASE, _form_context, _message, _page_context, bp
-from dashboard.web import event_for, hx_redirect, now, wants_fragment
+from dashboard.messages.restore import restore_to_draft
+from dashboard.messages.routes import (
+    BASE,
+    _compose_fields,
+    _conflict_alert,
+    _edit_page,
+    _form_context,
+    _message,
+    _page_context,
+    _row_action,
+    _subject,
+    bp,
+)
+from dashboard.messages.services import Mode
+from dashboard.web import event_for, hx_redirect, now, save, wants_fragment
 
 
 @bp.post(f"{BASE}/test-send", defaults={"message_id": None}, endpoint="test_send")
@@ -144,3 +159,42 @@ def duplicate(event_id: int, message_id: int) -> Response:
     db.session.commit()
     flash(f"“{message.subject}” was copied into a new draft: change it and save.", "success")
     return hx_redirect(url_for(".edit", event_id=event_id, message_id=copy.id))
+
+
+@bp.post(f"{BASE}/<int:message_id>/save-as-draft")
+@login_required
+def save_as_draft(event_id: int, message_id: int) -> Response | tuple[str, int]:
+    """The edit form's fields as a new draft: a way forward when the message itself can no
+    longer be changed (sent or cancelled meanwhile)."""
+    access = event_for(event_id, Role.EDITOR)
+    message = _message(access.event, message_id)
+    form = ComposeForm()
+    form.mode.data = Mode.DRAFT.value
+    if access.event.closed_reason is not None:
+        form.form_errors.append(access.event.closed_reason)
+    elif form.validate_on_submit():
+        fields = {**_compose_fields(form), "mode": Mode.DRAFT.value, "send_at": None}
+
+        def create() -> Message:
+            return svc.create_message(
+                db.session, access.event, current_actor(), now=now(), **fields
+            )
+
+        saved = save(form, create)
+        if saved:
+            copy = saved.value
+            flash(f"Your changes were saved as a new draft “{_subject(copy)}”.", "success")
+            return redirect(url_for(".edit", event_id=event_id, message_id=copy.id), 303)
+    status = 409 if access.event.closed_reason is not None else 400
+    alert = _conflict_alert(access.event, message, "Your changes were not saved yet.")
+    return _edit_page(access.event, message, form, alert, status)
+
+
+@bp.post(f"{BASE}/<int:message_id>/restore")
+@login_required
+def restore(event_id: int, message_id: int) -> Response:
+    def restore_it(message: Message) -> str:
+        restore_to_draft(db.session, message, now=now(), actor=current_actor())
+        return f"“{_subject(message)}” is a draft again: nothing goes out until you schedule or send it."
+
+    return _row_action(event_id, message_id, restore_it)

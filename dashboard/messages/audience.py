@@ -70,6 +70,45 @@ class RecipientCount:
     def left_out(self) -> int:
         return self.in_audience - self.will_receive
 
+    def who(self) -> str:
+        """The recipients in words: "51 attending guests", "all 3 guests", "1 guest who has
+        not declined"."""
+        n = self.will_receive
+        guests = "guest" if n == 1 else "guests"
+        if self.audience is Audience.EVERYONE:
+            return f"all {n} {guests}" if n > 1 else f"{n} {guests}"
+        if self.audience is Audience.NOT_DECLINED:
+            return f"{n} {guests} who {'has' if n == 1 else 'have'} not declined"
+        return f"{n} {self.audience.value} {guests}"
+
+    def left_out_text(self) -> str:
+        """Who the audience holds but the message would not reach, and why ("" if nobody)."""
+        reasons = []
+        if self.unsubscribed:
+            reasons.append(f"{self.unsubscribed} unsubscribed")
+        if self.no_address:
+            reasons.append(f"{self.no_address} without a usable address")
+        if self.suppressed:
+            reasons.append(f"{self.suppressed} suppressed (bounced or complained)")
+        if not reasons:
+            return ""
+        verb = "is" if self.left_out == 1 else "are"
+        return (
+            f"{' and '.join(reasons) if len(reasons) < 3 else ', '.join(reasons)} {verb} left out."
+        )
+
+    def send_question(self, subject: str) -> str:
+        """The confirmation of a send now: what goes to whom, and who is left out."""
+        return f"Send “{subject}” {self.send_question_end()}"
+
+    def send_question_end(self) -> str:
+        """The confirmation after the subject (the compose form puts the subject in front)."""
+        nobody = self.nobody()
+        if nobody:
+            return f"now? {nobody}"
+        left_out = self.left_out_text()
+        return f"to {self.who()} now?" + (f" {left_out}" if left_out else "")
+
     def nobody(self) -> str | None:
         """Why nobody would receive it, with the counts of those left out; None if someone would."""
         if self.will_receive:

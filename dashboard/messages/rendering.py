@@ -75,6 +75,21 @@ def event_time_span(event: EventFacts) -> str:
     return f"{day} {start.tzname()} – {end.strftime('%A %-d %B %Y')}, {end:%H:%M} {end.tzname()}"
 
 
+def event_values(event: Any) -> dict[str, str]:
+    """The placeholders whose value is the same for every guest of ``event``."""
+    return {
+        "event_name": event.name,
+        "event_date": event_date_text(event),
+        "venue": event.venue or "",
+    }
+
+
+def with_event_values(text: str, event: Any) -> str:
+    """A subject as a host should read it in lists and confirmations: the event's values
+    filled in, a guest's own placeholders (``{{guest_name}}``) left as they are."""
+    return " ".join(compile_template(text).render(event_values(event)).split())
+
+
 class MessageRenderer:
     """Compiles subject and body once; ``render(guest)`` is a few string joins.
 
@@ -101,11 +116,7 @@ class MessageRenderer:
         self.attach_calendar = attach_calendar
         self.subject = compile_template(subject)
         self.body = compile_template(links_written_out(body))
-        self.event_values = {
-            "event_name": event.name,
-            "event_date": event_date_text(event),
-            "venue": event.venue or "",
-        }
+        self.event_values = event_values(event)
 
     def render(self, guest: Guest) -> RenderedMessage:
         token = PREVIEW_TOKEN if self.preview else guest.token

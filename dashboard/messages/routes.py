@@ -19,7 +19,9 @@ from flask import (
 )
 from flask_login import login_required
 
+from dashboard.audit import present
 from dashboard.audit.current import current_actor
+from dashboard.audit.queries import event_log
 from dashboard.dispatch import scheduler, states
 from dashboard.dispatch.queries import Counts, message_counts, send_times
 from dashboard.dispatch.settings import DispatchSettings
@@ -33,6 +35,7 @@ from dashboard.messages import services as svc
 from dashboard.messages.forms import ComposeForm
 from dashboard.messages.mailview import frame_response
 from dashboard.messages.models import Audience, Message, MessageStatus
+from dashboard.messages.rendering import event_values, with_event_values
 from dashboard.web import (
     Page,
     event_for,
@@ -51,6 +54,11 @@ TABS = "<any(scheduled, sent, cancelled):tab>"
 PER_PAGE = 20
 #: htmx listens for this to refresh the tab counts after an action.
 CHANGED_EVENT = "messages-changed"
+
+
+@bp.app_template_filter("with_event_values")
+def _with_event_values(subject: str, event: Event) -> str:
+    return with_event_values(subject, event)
 
 
 @bp.context_processor
@@ -86,7 +94,15 @@ def _list_context(
     listing: Page = paginate(lists.messages_query(event.id, tab.statuses, tab), page_no, per_page)
     ids = [m.id for m in listing.items] if tab is lists.Tab.SENT else []
     counts: dict[int, Counts] = message_counts(db.session, ids)
+    reach = lists.reach(db.session, event, listing.items) if tab is lists.Tab.SCHEDULED else {}
+    next_up = lists.next_scheduled(db.session, event.id) if tab is lists.Tab.SCHEDULED else None
     return {
+        "next_up": next_up,
+        "next_reach": (
+            audiences.count_recipients(db.session, event.id, next_up.audience, next_up.channel)
+            if next_up is not None
+            else None
+        ),
         "event": event,
         "tab": tab,
         "tabs": list(lists.Tab),
@@ -94,6 +110,12 @@ def _list_context(
         "listing": listing,
         "counts": counts,
         "times": send_times(db.session, ids),
+        "reach": reach,
+        "retry_texts": (
+            lists.retry_texts(db.session, event, listing.items, now())
+            if tab is lists.Tab.SENT
+            else {}
+        ),
         "can_edit": access.can_edit,
         "now": now(),
     }
@@ -255,20 +277,51 @@ def edit(event_id: int, message_id: int) -> Response | tuple[str, int]:
                 ),
             )
         except Conflict as error:
-            status, alert = 409, {"kind": "error", "text": str(error)}
+            db.session.rollback()
+            db.session.refresh(message)
+            status, alert = 409, _conflict_alert(event, message, str(error))
         else:
             if saved:
                 return _after_change(event, message, "updated")
             status = 400
+    return _edit_page(event, message, form, alert, status)
+
+
+def _edit_page(
+    event: Event, message: Message, form: ComposeForm, alert: dict | None, status: int
+) -> tuple[str, int]:
+    """The edit page; after a conflict (``alert.locked``) Save is off and the host's changes
+    can still be kept as a new draft."""
     return render_template(
         "messages/edit.html",
         message=message,
         form=form,
         alert=alert,
+        locked=bool(alert and alert.get("locked")),
         can_edit=True,
         active="communications",
         **_form_context(event, form),
     ), status
+
+
+def _conflict_alert(event: Event, message: Message, text: str) -> dict[str, Any]:
+    """A refused save, with who changed the message last and when, and where to see it."""
+    last = db.session.scalar(event_log(event.id, message.id).limit(1))
+    tab = lists.tab_for(message.status)
+    link = (
+        url_for("dispatch.message_detail", event_id=event.id, message_id=message.id)
+        if tab is lists.Tab.SENT
+        else _tab_url(event, tab)
+    )
+    return {
+        "kind": "error",
+        "text": text,
+        "locked": not message.editable,
+        "who": f"{present.action_label(last.action)} by {last.actor}" if last else None,
+        "when": last.at if last else None,
+        "link": link,
+        "link_text": "See the message" if tab is lists.Tab.SENT else f"See the {tab.value} tab",
+    }
 
 
 @bp.post(f"{BASE}/<int:message_id>/send-now")
@@ -276,7 +329,7 @@ def edit(event_id: int, message_id: int) -> Response | tuple[str, int]:
 def send_now(event_id: int, message_id: int) -> Response:
     def send(message: Message) -> str:
         svc.send_now(db.session, message, current_actor(), now=now())
-        return f"“{message.subject}” is being sent."
+        return f"“{_subject(message)}” is being sent."
 
     return _row_action(event_id, message_id, send, wake=True)
 
@@ -286,7 +339,7 @@ def send_now(event_id: int, message_id: int) -> Response:
 def cancel(event_id: int, message_id: int) -> Response:
     def cancel_it(message: Message) -> str:
         svc.cancel_message(db.session, message, now=now(), actor=current_actor())
-        return f"“{message.subject}” was cancelled."
+        return f"“{_subject(message)}” was cancelled."
 
     return _row_action(event_id, message_id, cancel_it)
 
@@ -310,6 +363,7 @@ def _form_context(event: Event, form: ComposeForm) -> dict[str, Any]:
     return {
         **_count_context(event, form.audience.data),
         **_preview_context(event, form.data),
+        "event_values": event_values(event),
     }
 
 
@@ -343,16 +397,21 @@ def _tab_url(event: Event, tab: lists.Tab) -> str:
     return url_for(".communications", event_id=event.id, tab=tab.value)
 
 
+def _subject(message: Message) -> str:
+    return with_event_values(message.subject, message.event)
+
+
 def _done_text(message: Message, verb: str) -> str:
+    subject = _subject(message)
     if message.status is MessageStatus.SENDING:
-        return f"“{message.subject}” is being sent."
+        return f"“{subject}” is being sent."
     if message.status is MessageStatus.OVERDUE:
-        return f"“{message.subject}” {verb}; it is still overdue until you give it a new time."
+        return f"“{subject}” {verb}; it is still overdue until you give it a new time."
     if message.status is MessageStatus.SCHEDULED:
         when = message.send_at.astimezone(message.event.tz) if message.send_at else None
         at = f" for {when:%a %d %b %Y, %H:%M} {when.tzname()}" if when else ""
-        return f"“{message.subject}” is scheduled{at}."
-    return f"Draft “{message.subject}” {verb}."
+        return f"“{subject}” is scheduled{at}."
+    return f"Draft “{subject}” {verb}."
 
 
 def _after_change(event: Event, message: Message, verb: str) -> Response:

@@ -87,7 +87,7 @@ def test_failures_grouped_by_reason(client, two_failing_events):
     assert "5 deliveries in 2 messages" in html
     assert "1 delivery in 1 message" in html
     assert "Summer Gala" in html and "Winter Ball" in html
-    assert "Retry all (2 messages)" in html and 'hx-confirm="Retry' in html
+    assert "Retry anyway (2 messages)" in html and 'hx-confirm="Retry' in html
 
     only_b = client.get("/admin/failures", query_string={"event": event_b.id}).get_data(
         as_text=True
@@ -124,6 +124,7 @@ def test_bulk_retry_per_group(client, admin, two_failing_events, dispatcher, smt
         "/admin/failures/retry",
         data={
             "message_id": [message_a.id, message_b.id, 999999],
+            "reason": "550 5.7.1 Recipient refused by policy",
             "back": "/admin/failures?event=",
         },
     )

@@ -91,7 +91,7 @@ def test_retry_failed_queues_a_batch_then_409(
     client, owner, bearer, sent_with_failures, dispatcher
 ):
     event, message, _ = sent_with_failures
-    url = f"/api/events/{event.id}/messages/{message.id}/retry-failed"
+    url = f"/api/events/{event.id}/messages/{message.id}/retry-failed?permanent=true"
     headers = bearer(owner)
     response = client.post(url, headers=headers)
     assert response.status_code == 202
@@ -137,7 +137,7 @@ def test_session_retry_needs_the_csrf_header(app_env, sent_with_failures):
 
     event, message, _ = sent_with_failures
     app = create_app(env=app_env)  # CSRF on, as in production
-    url = f"/api/events/{event.id}/messages/{message.id}/retry-failed"
+    url = f"/api/events/{event.id}/messages/{message.id}/retry-failed?permanent=true"
     with app.test_client() as client:
         login = client.get("/login").get_data(as_text=True)
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login).group(1)

@@ -29,7 +29,15 @@ def test_retry_failed_and_send_one_from_the_command_line_name_who_ran_them(
 ):
     event, message, _ = sent_with_failures
     as_owner = runner.invoke(
-        args=["dispatch", "retry-failed", "--message", str(message.id), "--as", owner.email]
+        args=[
+            "dispatch",
+            "retry-failed",
+            "--message",
+            str(message.id),
+            "--permanent",
+            "--as",
+            owner.email,
+        ]
     )
     assert as_owner.exit_code == 0, as_owner.output  # queued and sent (the two fail again)
     retry = batches_of(message)[-1]
@@ -41,7 +49,7 @@ def test_retry_failed_and_send_one_from_the_command_line_name_who_ran_them(
     assert (entry.event_id, entry.message_id, entry.details) == (
         event.id,
         message.id,
-        {"failed": 2},
+        {"failed": 2, "permanent": True},
     )
 
     delivery = deliveries_of(message)[0]

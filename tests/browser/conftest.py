@@ -239,12 +239,6 @@ class PageProblems:
         r"^Failed to load resource: the server responded with a status of (\d+)"
     )
 
-    def _request_failed(self, request) -> None:  # type: ignore[no-untyped-def]
-        # The browser itself aborts a live update still in flight when a form submit
-        # navigates away (net::ERR_ABORTED); every other failure is the app's.
-        if "ERR_ABORTED" not in (request.failure or ""):
-            self.errors.append(f"request failed: {request.url} {request.failure}")
-
     def __init__(self, page):
         self.errors: list[str] = []
         self.allowed: set[int] = set()
@@ -270,8 +264,11 @@ class PageProblems:
         """A console error containing ``text`` is expected (a test provokes it on purpose)."""
         self.allowed_texts.append(text)
 
-    def _request_failed(self, request) -> None:
-        if not self.closing:
+    def _request_failed(self, request) -> None:  # type: ignore[no-untyped-def]
+        # The browser itself aborts a request still in flight when a form submit navigates
+        # away (net::ERR_ABORTED), and closing the page cuts off whatever still loads;
+        # every other failure is the app's.
+        if not self.closing and "ERR_ABORTED" not in (request.failure or ""):
             self.errors.append(f"request failed: {request.url} {request.failure}")
 
     def _console(self, msg) -> None:

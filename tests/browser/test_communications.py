@@ -26,6 +26,10 @@ GUESTS = [
 ]
 
 
+#: A row's Send now button, whose accessible name names its message.
+SEND_NOW = re.compile(r"^Send now: “.+”$")
+
+
 def communications(page, event_id: int, tab: str | None = None) -> None:
     page.goto(f"/events/{event_id}/communications" + (f"/{tab}" if tab else ""))
 
@@ -79,7 +83,7 @@ def test_compose_with_live_count_and_preview(page, live_app, live_user, screensh
     expect(preview).to_contain_text("Meet at Backyard")
 
     # Sending now from the form asks first; dismissing it keeps everything as it was.
-    page.get_by_label("Send now").check()
+    page.get_by_label("Send now", exact=True).check()
     page.once("dialog", lambda dialog: dialog.dismiss())
     page.get_by_role("button", name="Send message now").click()
     expect(tab_count(page, "sent")).to_have_text("0")
@@ -99,7 +103,7 @@ def test_draft_edit_schedule_cancel(page, live_app, live_user, screenshot):
     page.get_by_label("Message", exact=True).fill("Hi {{guest_name}}, park behind the hall.")
     page.get_by_label("Save as draft").check()
     page.get_by_role("button", name="Save draft").click()
-    expect(flash(page)).to_have_text("Draft “Parking for {{event_name}}” saved.")
+    expect(flash(page)).to_have_text("Draft “Parking for Summer Gala” saved.")
     expect(tab_count(page, "scheduled")).to_have_text("5")
     row = message_row(page, "Parking for")
     expect(row.locator(".badge")).to_have_text("Draft")
@@ -132,19 +136,22 @@ def test_draft_edit_schedule_cancel(page, live_app, live_user, screenshot):
     expect(row.locator(".badge")).to_have_text("Scheduled")
     expect(row).to_contain_text(when)
 
-    # Cancel it (confirmed), and find it in the Cancelled tab.
-    dialogs: list[str] = []
-
-    def accept(dialog):
-        dialogs.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", accept)
-    row.get_by_role("button", name="Cancel").click()
+    # Cancel it: the question's answers say what they do ("Keep it" changes nothing) ...
+    row.get_by_role("button", name="Cancel message").click()
+    question = page.get_by_role("dialog")
+    expect(question).to_contain_text(
+        "Cancel “Parking: new entrance”? It will not be sent; you can restore it as a draft later."
+    )
+    expect(question.get_by_role("button", name="Keep it")).to_be_focused()
+    question.get_by_role("button", name="Keep it").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(row.locator(".badge")).to_have_text("Scheduled")
+    # ... "Cancel message" cancels it; then find it in the Cancelled tab.
+    row.get_by_role("button", name="Cancel message").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel message").click()
     expect(page.locator("#message-list").get_by_role("status")).to_have_text(
         "“Parking: new entrance” was cancelled."
     )
-    assert dialogs == ["Cancel “Parking: new entrance”? It will not be sent."]
     expect(tab_count(page, "cancelled")).to_have_text("1")
     expect(tab_count(page, "scheduled")).to_have_text("4")
     expect(message_row(page, "Parking: new entrance")).to_have_count(0)
@@ -156,16 +163,24 @@ def test_draft_edit_schedule_cancel(page, live_app, live_user, screenshot):
     row = message_row(page, "Parking: new entrance")
     expect(row.locator(".badge")).to_have_text("Cancelled")
     expect(row).to_contain_text(when)
-    expect(row.get_by_role("button")).to_have_text(["Duplicate"])  # only a copy of it is left
+    expect(row.get_by_role("button")).to_have_text(["Restore as draft", "Duplicate"])
     expect(
         page.get_by_role("navigation", name="Message lists").get_by_role("link", name="Cancelled")
     ).to_have_attribute("aria-current", "page")
+
+    # A cancel can be taken back: the message returns as a draft, without a send time.
+    row.get_by_role("button", name="Restore as draft").click()
+    expect(page.locator("#message-list").get_by_role("status")).to_contain_text(
+        "“Parking: new entrance” is a draft again"
+    )
+    expect(tab_count(page, "cancelled")).to_have_text("0")
+    expect(tab_count(page, "scheduled")).to_have_text("5")
 
     # One message sent now (three guests, no rate limit), then the page as a host sees it.
     communications(page, event_id)
     page.get_by_label("Subject").fill("Welcome drinks at 18:00")
     page.get_by_label("Message", exact=True).fill("Hi {{guest_name}}, see you at {{venue}}!")
-    page.get_by_label("Send now").check()
+    page.get_by_label("Send now", exact=True).check()
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Send message now").click()
     page.wait_for_url(f"**/events/{event_id}/communications/sent#message-*")
@@ -191,11 +206,12 @@ def test_row_actions_update_the_list_and_the_tab_counts(page, live_app, live_use
     page.on("dialog", lambda dialog: dialog.accept())
 
     message_row(page, "Day-of reminder").get_by_role("button", name="Cancel").click()
-    expect(page.get_by_text("“Today: {{event_name}}” was cancelled.")).to_be_visible()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel message").click()
+    expect(page.get_by_text("“Today: Summer Gala” was cancelled.")).to_be_visible()
     expect(tab_count(page, "cancelled")).to_have_text("1")
     expect(tab_count(page, "scheduled")).to_have_text("3")
 
-    message_row(page, "1-day reminder").get_by_role("button", name="Send now").click()
+    message_row(page, "1-day reminder").get_by_role("button", name=SEND_NOW).click()
     expect(page.get_by_text("is being sent")).to_be_visible()
     expect(tab_count(page, "sent")).to_have_text("1")
     expect(tab_count(page, "scheduled")).to_have_text("2")
@@ -226,7 +242,7 @@ def test_a_refused_action_shows_its_reason(page, live_app, live_user):
 
     page.problems.allow_status(409)  # the refusal is the point of this test
     page.once("dialog", lambda dialog: dialog.accept())
-    message_row(page, "7-day reminder").get_by_role("button", name="Send now").click()
+    message_row(page, "7-day reminder").get_by_role("button", name=SEND_NOW).click()
     alert = page.locator("#message-list").get_by_role("alert")
     expect(alert).to_have_text(
         "This message is cancelled and can no longer be sent. "
@@ -259,7 +275,7 @@ def test_viewer_sees_no_action_buttons(page, open_page, live_app, live_user):
     communications(as_viewer, event_id)
     listing = as_viewer.locator("#message-list")
     expect(listing.locator(".message-kind")).to_have_count(4)  # sees everything ...
-    for name in ["Edit", "Send now", "Cancel"]:  # ... and can change nothing
+    for name in ["Edit", SEND_NOW, "Cancel"]:  # ... and can change nothing
         expect(listing.get_by_role("button", name=name)).to_have_count(0)
     expect(as_viewer.get_by_role("button", name="Save draft")).to_have_count(0)
     expect(as_viewer.get_by_text("only the event's editors and owners can save")).to_be_visible()

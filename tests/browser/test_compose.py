@@ -66,7 +66,7 @@ def test_compose_modes_time_echo_placeholders_and_browser_zone(new_york_page, li
     expect(echo).to_contain_text("18:30 Europe/Berlin (UTC+02:00) = Tue 15 Jul 2031, 12:30")
 
     # Send now: the button says so and the time is out of play.
-    page.get_by_label("Send now").check()
+    page.get_by_label("Send now", exact=True).check()
     expect(page.get_by_role("button", name="Send message now")).to_be_visible()
     expect(send_at).to_be_disabled()
     expect(echo).to_be_hidden()

@@ -111,7 +111,7 @@ def test_compose_and_send_by_keyboard_only(page, live_app, live_user):
     tab_until(page, "input[name=mode]:checked")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
-    expect(page.get_by_label("Send now")).to_be_checked()
+    expect(page.get_by_label("Send now", exact=True)).to_be_checked()
     tab_until(page, ".compose-submit")
     expect(page.locator(".compose-submit")).to_have_text("Send message now")
     page.once("dialog", lambda dialog: dialog.accept())

@@ -27,8 +27,8 @@ API_GETS = [
     "/api/batches/{batch}/entries?status=failed",
 ]
 RETRIES = [
-    "/events/{event}/messages/{message}/retry-failed",
-    "/api/events/{event}/messages/{message}/retry-failed",
+    "/events/{event}/messages/{message}/retry-failed?permanent=1",
+    "/api/events/{event}/messages/{message}/retry-failed?permanent=1",
 ]
 
 

@@ -37,7 +37,9 @@ def test_retry_failed_cli_resends_only_failed(
     runner.invoke(args=["dispatch", "run-due"])
     smtp_server.handler.rules = {}
 
-    result = runner.invoke(args=["dispatch", "retry-failed", "--message", str(message.id)])
+    result = runner.invoke(
+        args=["dispatch", "retry-failed", "--message", str(message.id), "--permanent"]
+    )
     assert result.exit_code == 0, result.output
     assert "queued 1 retry batch(es)" in result.output
     assert Counter(smtp_server.recipients()) == Counter(
@@ -50,7 +52,9 @@ def test_retry_failed_cli_resends_only_failed(
     )
     assert batches_of(message)[-1].trigger is BatchTrigger.RETRY_FAILED
 
-    again = runner.invoke(args=["dispatch", "retry-failed", "--message", str(message.id)])
+    again = runner.invoke(
+        args=["dispatch", "retry-failed", "--message", str(message.id), "--permanent"]
+    )
     assert again.exit_code == 1 and "no failed deliveries" in again.output
 
 

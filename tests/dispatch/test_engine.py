@@ -242,7 +242,7 @@ def test_manual_retry_touches_only_failed_rows(
     }
 
     smtp_server.handler.rules = {}
-    batch = retry_failed(db.session, message, Actor.of(owner), now)
+    batch = retry_failed(db.session, message, Actor.of(owner), now, permanent=True)
     db.session.commit()
     assert (batch.trigger, batch.initiated_label) == (BatchTrigger.RETRY_FAILED, owner.email)
     dispatcher.poll()
@@ -260,7 +260,7 @@ def test_manual_retry_touches_only_failed_rows(
     assert len(deliveries_of(message)) == 6  # rows reused, none added
 
     with pytest.raises(Conflict):
-        retry_failed(db.session, message, Actor.of(owner), now)
+        retry_failed(db.session, message, Actor.of(owner), now, permanent=True)
 
 
 def test_dry_run_sends_nothing_and_records_dry_run(
@@ -354,7 +354,7 @@ def test_finished_message_keeps_figures_equal_to_its_rows(
     }
 
     smtp_server.handler.rules = {}
-    retry_failed(db.session, message, Actor.of(owner), now)
+    retry_failed(db.session, message, Actor.of(owner), now, permanent=True)
     db.session.commit()
     refresh(message)
     assert message.final_total is None  # in flight again: counted from the rows

@@ -25,7 +25,8 @@ def urls(event, message=None, batch=None):
     return {
         "message": f"{base}/messages/{message.id}" if message else None,
         "message_progress": f"{base}/messages/{message.id}/progress" if message else None,
-        "retry": f"{base}/messages/{message.id}/retry-failed" if message else None,
+        # The 550 failures of these tests are permanent: retried only on purpose.
+        "retry": f"{base}/messages/{message.id}/retry-failed?permanent=1" if message else None,
         "batch": f"{base}/batches/{batch.id}" if batch else None,
         "batch_progress": f"{base}/batches/{batch.id}/progress" if batch else None,
     }
@@ -55,7 +56,7 @@ def test_message_detail_shows_rendered_message_audience_and_batches(
     assert "Completed with failures" in html
     assert "4 sent" in html and "2 failed" in html and "0 skipped" in html and "6 total" in html
     assert 'class="stacked-bar"' in html and 'class="bar-sent" x="0" y="0" width="66.67"' in html
-    assert "Retry failed (2)" in html  # the owner may retry
+    assert "Retry permanent failures too (2)" in html  # the owner may retry
     assert "HX-Request" in response.headers["Vary"]
 
 

@@ -86,9 +86,10 @@ def test_the_tables_refuse_what_they_do_not_list():
     assert states.allowed(MessageStatus.DRAFT, MessageStatus.DRAFT)  # an edit stays a draft
     assert not states.allowed(MessageStatus.SENT, MessageStatus.DRAFT)
     # A cancelled message never goes out; only a reminder the system cancelled when its
-    # event moved may come back as scheduled (the caller's WHERE names that reason).
+    # event moved may come back as scheduled (the caller's WHERE names that reason), and a
+    # host may restore one as a draft.
     assert not states.allowed(MessageStatus.CANCELLED, MessageStatus.SENDING)
-    assert not states.allowed(MessageStatus.CANCELLED, MessageStatus.DRAFT)
+    assert states.allowed(MessageStatus.CANCELLED, MessageStatus.DRAFT)
     assert not states.allowed(MessageStatus.DRY_RUN, MessageStatus.SENT)
     assert not states.allowed(MessageStatus.OVERDUE, MessageStatus.SENT)
     assert not states.allowed(BatchStatus.COMPLETED, BatchStatus.RUNNING)

@@ -388,7 +388,9 @@ def test_row_actions_have_confirmations_and_csrf_fields(client, auth, event, own
     text = client.get(url(event)).get_data(as_text=True)
     assert text.count("hx-confirm=") >= 8  # send now + cancel for each of the 4 reminders
     assert 'name="csrf_token"' in text
-    assert ">Edit</a>" in text and ">Send now</button>" in text and ">Cancel</button>" in text
+    assert (
+        ">Edit</a>" in text and ">Send now</button>" in text and ">Cancel message</button>" in text
+    )
 
 
 def test_reminder_default_text_is_editable_on_its_page(client, auth, event, owner):
