@@ -324,26 +324,6 @@ def _conflict_alert(event: Event, message: Message, text: str) -> dict[str, Any]
     }
 
 
-@bp.post(f"{BASE}/<int:message_id>/send-now")
-@login_required
-def send_now(event_id: int, message_id: int) -> Response:
-    def send(message: Message) -> str:
-        svc.send_now(db.session, message, current_actor(), now=now())
-        return f"“{_subject(message)}” is being sent."
-
-    return _row_action(event_id, message_id, send, wake=True)
-
-
-@bp.post(f"{BASE}/<int:message_id>/cancel")
-@login_required
-def cancel(event_id: int, message_id: int) -> Response:
-    def cancel_it(message: Message) -> str:
-        svc.cancel_message(db.session, message, now=now(), actor=current_actor())
-        return f"“{_subject(message)}” was cancelled."
-
-    return _row_action(event_id, message_id, cancel_it)
-
-
 def _compose_fields(form: ComposeForm) -> dict[str, Any]:
     """What the compose form hands to create_message and update_message."""
     return {
