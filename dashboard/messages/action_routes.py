@@ -1,6 +1,7 @@
-"""Compose-form and row actions beyond saving: "Send me a test" (the form's unsaved fields,
-new or edited message), "Duplicate" (any message into a new draft), "Save my changes as a
-new draft" (after a conflict) and "Restore as draft" (a cancelled message).
+"""Compose-form and row actions beyond saving: a row's "Send now" and "Cancel message",
+"Send me a test" (the form's unsaved fields, new or edited message), "Duplicate" (any
+message into a new draft), "Save my changes as a new draft" (after a conflict) and
+"Restore as draft" (a cancelled message).
 
 They belong to the ``messages`` blueprint (``dashboard.messages.routes.bp``).
 """

@@ -103,3 +103,30 @@ def test_a_first_event_starts_in_the_browsers_zone(new_york_page, live_user):
     page.get_by_label("Starts at").fill("2031-07-15T18:00")
     page.get_by_role("button", name="Create event").click()
     expect(page.get_by_text("Europe/Berlin").first).to_be_visible()
+
+
+def test_on_a_phone_the_preview_and_count_come_before_the_button(open_page, live_app, live_user):
+    """At 390 px the preview sits between the fields and the count with the buttons, so a
+    host sees what goes out, and to whom, before saving; at 1280 px it stays beside the form."""
+    page = open_page()
+    event_id = seed_event(
+        live_app, live_user["id"], [("Ann Okafor", "ann@example.org", "attending")]
+    )
+    login(page, live_user)
+    page.goto(f"/events/{event_id}/communications")
+    page.get_by_label("Subject").fill("Parking")
+    preview = page.get_by_role("complementary", name="Preview")
+    button = page.get_by_role("button", name="Save draft")
+    body = page.get_by_label("Message", exact=True)
+    expect(recipient_count(page)).to_contain_text("1 guest will receive this.")
+
+    def box(locator):  # type: ignore[no-untyped-def]
+        return locator.bounding_box()
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(preview).to_be_visible()
+    assert box(body)["y"] < box(preview)["y"] < box(recipient_count(page))["y"] < box(button)["y"]
+
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert box(preview)["x"] > box(button)["x"] + box(button)["width"]
+    assert box(preview)["y"] < box(button)["y"]
