@@ -309,16 +309,27 @@ def entry_outcome_counts(session: Session, batch_id: int) -> dict[EntryFilter, i
 
 def newest_refusal_batch(session: Session, message_id: int) -> int | None:
     """The newest batch that recorded a permanent failure still standing for the message:
-    its failed entries list the guests whose address needs fixing."""
-    return session.scalar(
-        sa.select(sa.func.max(BatchEntry.batch_id))
+    its failed entries list the guests whose address needs fixing.
+
+    The message's batches are tried newest first, each with an EXISTS over its failed
+    entries, which stops at the first refusal: a few index probes, however many failed."""
+    refusal = (
+        sa.select(BatchEntry.id)
         .join(Delivery, Delivery.id == BatchEntry.delivery_id)
         .where(
-            Delivery.message_id == message_id,
+            BatchEntry.batch_id == Batch.id,
+            BatchEntry.outcome == Outcome.FAILED,
+            BatchEntry.error_kind == ErrorKind.PERMANENT,
             Delivery.status == DeliveryStatus.FAILED,
             Delivery.error_kind == ErrorKind.PERMANENT,
-            BatchEntry.error_kind == ErrorKind.PERMANENT,
         )
+        .exists()
+    )
+    return session.scalar(
+        sa.select(Batch.id)
+        .where(Batch.message_id == message_id, refusal)
+        .order_by(Batch.id.desc())
+        .limit(1)
     )
 
 
