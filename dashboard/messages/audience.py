@@ -83,13 +83,7 @@ class RecipientCount:
 
     def left_out_text(self) -> str:
         """Who the audience holds but the message would not reach, and why ("" if nobody)."""
-        reasons = []
-        if self.unsubscribed:
-            reasons.append(f"{self.unsubscribed} unsubscribed")
-        if self.no_address:
-            reasons.append(f"{self.no_address} without a usable address")
-        if self.suppressed:
-            reasons.append(f"{self.suppressed} suppressed (bounced or complained)")
+        reasons = self._left_out_reasons()
         if not reasons:
             return ""
         verb = "is" if self.left_out == 1 else "are"
@@ -115,14 +109,15 @@ class RecipientCount:
             return None
         if not self.in_audience:
             return f"No guest would receive this: the audience “{self.audience.label}” is empty."
-        reasons = []
-        if self.unsubscribed:
-            reasons.append(f"{self.unsubscribed} unsubscribed")
-        if self.no_address:
-            reasons.append(f"{self.no_address} without a usable address")
-        if self.suppressed:
-            reasons.append(f"{self.suppressed} suppressed (bounced or complained)")
-        return f"No guest would receive this: {', '.join(reasons)}."
+        return f"No guest would receive this: {', '.join(self._left_out_reasons())}."
+
+    def _left_out_reasons(self) -> list[str]:
+        counted = (
+            (self.unsubscribed, "unsubscribed"),
+            (self.no_address, "without a usable address"),
+            (self.suppressed, "suppressed (bounced or complained)"),
+        )
+        return [f"{n} {why}" for n, why in counted if n]
 
 
 def count_recipients(
