@@ -4,14 +4,17 @@
   as a real relay does while it queues and checks one. Raw ``smtplib`` over one
   connection is bound by that latency; the dispatcher at ``DISPATCH_CONCURRENCY`` 4 and
   16 should approach 4x and 16x of it (targets: 3.6x and 12x). Its rate is the batch's
-  ``started_at`` to ``finished_at``, as in section 1.
+  ``started_at`` to ``finished_at``, as in section 1. The same dispatcher composing the
+  plain-text e-mail of before (``BENCH_MAIL=plain``) shows what HTML and .ics cost when a
+  relay, not the loopback sink's CPU, sets the pace.
 - **Loopback end to end.** The sink answering at once; the dispatcher at the default
   settings timed from process start to exit, minus an idle ``run-due`` (the interpreter
   and app start, with nothing to send), against raw ``smtplib`` on one connection sending
   the same pre-rendered bytes (target: at least 1.0x).
 - **CPU per message.** User + system time of the dispatcher process (``wait4``), minus
   the idle run's, over the messages sent (target: at most 0.4 ms); and the same for the
-  plain-text e-mail of before (``BENCH_MAIL=plain``), to show what HTML and .ics cost.
+  plain-text e-mail of before (``BENCH_MAIL=plain``), to show what HTML and .ics cost,
+  and for a sink that does not offer PIPELINING (one command per round trip).
 """
 
 from __future__ import annotations
@@ -49,11 +52,11 @@ def _idle(broadcast_db: Path, sink: Sink, workdir: Path) -> tuple[float, float]:
 
 
 def _dispatcher(
-    template: Path, broadcast: Any, sink: Sink, workdir: Path, concurrency: int
+    template: Path, broadcast: Any, sink: Sink, workdir: Path, concurrency: int, **env: str
 ) -> dict[str, Any]:
     database = copy_database(template, workdir / "relay.sqlite3")
     try:
-        return dispatch_on(database, broadcast, sink, workdir, concurrency)
+        return dispatch_on(database, broadcast, sink, workdir, concurrency, **env)
     finally:
         remove_database(database)
 
@@ -69,7 +72,9 @@ def relay_latency(
             for c in (4, 16)
         }
         raw_bytes = prerender(broadcasts[4], min(size["raw"], size[4]))
-        samples: dict[str, list[float]] = {"raw": [], "c4": [], "c16": []}
+        samples: dict[str, list[float]] = {
+            key: [] for key in ("raw", "c4", "c16", "plain_c4", "plain_c16")
+        }
         problems: list[str] = []
         with Sink(delay=delay) as sink:
             for round_no in range(1, runs + 1):
@@ -77,9 +82,15 @@ def relay_latency(
                 samples["raw"].append(len(raw_bytes) / transport_ceiling(sink, raw_bytes))
                 sink.reset()
                 for c in (4, 16):
-                    result = _dispatcher(broadcasts[c].template, broadcasts[c], sink, workdir, c)
-                    samples[f"c{c}"].append(result["msg_per_s"])
-                    problems += [f"{delay}s c{c} round {round_no}: {p}" for p in result["problems"]]
+                    # The e-mail the application sends, then the plain-text one of before.
+                    for key, env in ((f"c{c}", {}), (f"plain_c{c}", {"BENCH_MAIL": "plain"})):
+                        result = _dispatcher(
+                            broadcasts[c].template, broadcasts[c], sink, workdir, c, **env
+                        )
+                        samples[key].append(result["msg_per_s"])
+                        problems += [
+                            f"{delay}s {key} round {round_no}: {p}" for p in result["problems"]
+                        ]
                 log.info(
                     "relay %.0f ms round %s: %s",
                     delay * 1000,
@@ -97,10 +108,29 @@ def relay_latency(
             "c16_msg_per_s": median(samples["c16"]),
             "c4_ratio": median(samples["c4"]) / raw,
             "c16_ratio": median(samples["c16"]) / raw,
+            "plain_c4_msg_per_s": median(samples["plain_c4"]),
+            "plain_c16_msg_per_s": median(samples["plain_c16"]),
+            "html_vs_plain_c4": median(samples["c4"]) / median(samples["plain_c4"]),
+            "html_vs_plain_c16": median(samples["c16"]) / median(samples["plain_c16"]),
             "runs": {k: [round(v, 1) for v in values] for k, values in samples.items()},
             "problems": problems,
         }
     return out
+
+
+def _cpu_seconds(
+    broadcast: Any, *, sink: Sink, workdir: Path, label: str, problems: list[str], **env: str
+) -> float:
+    """CPU seconds of one ``run-due`` sending the broadcast (from a fresh copy) to ``sink``."""
+    database = copy_database(broadcast.template, workdir / "loopback-run.sqlite3")
+    try:
+        child = run_dispatcher(app_env(database, **sink.mail_env(), **env), workdir)
+        received = sink.reset()
+        if child.returncode != 0 or received["messages"] != broadcast.n:
+            problems.append(f"{label}: exit {child.returncode}, sink {received}")
+        return child.cpu_seconds
+    finally:
+        remove_database(database)
 
 
 def loopback(workdir: Path, n: int, runs: int) -> dict[str, Any]:
@@ -109,8 +139,8 @@ def loopback(workdir: Path, n: int, runs: int) -> dict[str, Any]:
     broadcast = build_broadcast(workdir / "loopback.sqlite3", n)
     prepared = prerender(broadcast, n)
     raw, ends, cpus, idles, idle_cpus, problems = [], [], [], [], [], []
-    plain_cpus = []
-    with Sink() as sink:
+    plain_cpus, one_at_a_time_cpus = [], []
+    with Sink() as sink, Sink(pipelining=False) as old_sink:
         for round_no in range(1, runs + 1):
             sink.reset()
             raw.append(transport_ceiling(sink, prepared))
@@ -127,19 +157,29 @@ def loopback(workdir: Path, n: int, runs: int) -> dict[str, Any]:
                 idle_wall, idle_cpu = _idle(database, sink, workdir)  # now nothing is due
             finally:
                 remove_database(database)
-            # The same with the plain-text e-mail of before (``bench.plain``): what HTML costs.
-            database = copy_database(broadcast.template, workdir / "loopback-run.sqlite3")
-            try:
-                env = app_env(database, **sink.mail_env(), BENCH_MAIL="plain")
-                plain = run_dispatcher(env, workdir)
-                received = sink.reset()
-                if plain.returncode != 0 or received["messages"] != n:
-                    problems.append(
-                        f"plain round {round_no}: exit {plain.returncode}, sink {received}"
-                    )
-                plain_cpus.append(plain.cpu_seconds - idle_cpu)
-            finally:
-                remove_database(database)
+            # The plain-text e-mail of before (``bench.plain``): what HTML costs; and the
+            # application's e-mail to a relay without PIPELINING (a round trip a command).
+            plain_cpus.append(
+                _cpu_seconds(
+                    broadcast,
+                    sink=sink,
+                    workdir=workdir,
+                    label=f"plain round {round_no}",
+                    problems=problems,
+                    BENCH_MAIL="plain",
+                )
+                - idle_cpu
+            )
+            one_at_a_time_cpus.append(
+                _cpu_seconds(
+                    broadcast,
+                    sink=old_sink,
+                    workdir=workdir,
+                    label=f"no PIPELINING round {round_no}",
+                    problems=problems,
+                )
+                - idle_cpu
+            )
             ends.append(wall - idle_wall)
             idles.append(idle_wall)
             cpus.append(child.cpu_seconds - idle_cpu)
@@ -161,6 +201,7 @@ def loopback(workdir: Path, n: int, runs: int) -> dict[str, Any]:
         "ratio": median(raw) / median(ends),
         "cpu_ms_per_message": median(cpus) / n * 1000,
         "plain_cpu_ms_per_message": median(plain_cpus) / n * 1000,
+        "no_pipelining_cpu_ms_per_message": median(one_at_a_time_cpus) / n * 1000,
         "idle_cpu_seconds": median(idle_cpus),
         "runs": {
             "raw_s": [round(v, 2) for v in raw],

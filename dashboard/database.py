@@ -40,12 +40,18 @@ def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def insert_ignoring_duplicates(session: Session, model: type, keys: list[str]):  # type: ignore[no-untyped-def]
-    """INSERT ... ON CONFLICT (keys) DO NOTHING on SQLite and PostgreSQL alike."""
-    if is_postgres(session):
+def dialect_insert(dialect: str):  # type: ignore[no-untyped-def]
+    """The ``insert`` of the engine's dialect, the one that has ON CONFLICT."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def insert_ignoring_duplicates(session: Session, model: type, keys: list[str]):  # type: ignore[no-untyped-def]
+    """INSERT ... ON CONFLICT (keys) DO NOTHING on SQLite and PostgreSQL alike."""
+    insert = dialect_insert(session.get_bind().dialect.name)
     return insert(model).on_conflict_do_nothing(index_elements=keys)
 
 

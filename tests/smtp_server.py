@@ -1,7 +1,9 @@
 """A real SMTP server on loopback (aiosmtpd) that records what it receives.
 
 ``rules`` let a test make the server answer some recipients with 4xx/5xx, and
-``stop()``/``start()`` simulate an outage on the same port.
+``stop()``/``start()`` simulate an outage on the same port. It offers PIPELINING (RFC
+2920) as production relays do; ``SMTPServer(pipelining=False)`` is a server that does not,
+which the client must then talk to one command at a time.
 """
 
 from __future__ import annotations
@@ -45,14 +47,35 @@ class Recorder:
     received: list[Received] = field(default_factory=list)
     rules: dict[str, str] = field(default_factory=dict)
     data_reply: str | None = None
+    #: The reply to MAIL FROM instead of 250 (a refused sender), when set.
+    mail_reply: str | None = None
+    #: Offer PIPELINING in the EHLO reply.
+    pipelining: bool = True
+    #: A careless server: a recipient refused by ``rules`` still counts, so DATA is taken.
+    careless: bool = False
     #: Seconds the server takes to accept each message (a relay's pace); each connection
     #: waits on its own, as a real server's do.
     delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         for needle, reply in self.rules.items():
             if needle in address:
+                if self.careless:
+                    envelope.rcpt_tos.append(address)
                 return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -71,11 +94,15 @@ class Recorder:
 
 class SMTPServer:
     def __init__(
-        self, port: int | None = None, login: tuple[str, str] | None = None, delay: float = 0.0
+        self,
+        port: int | None = None,
+        login: tuple[str, str] | None = None,
+        delay: float = 0.0,
+        pipelining: bool = True,
     ):
         self.host = "127.0.0.1"
         self.port = port or free_port()
-        self.handler = Recorder(delay=delay)
+        self.handler = Recorder(delay=delay, pipelining=pipelining)
         #: (user, password) this server accepts in AUTH; None: it offers no AUTH.
         self.login = login
         self._controller: Controller | None = None

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.auth.models import RateLimitCounter
+from dashboard.database import dialect_insert
 from dashboard.extensions import db
 
 DEFAULT_RULE = "10 per 15 minutes"
@@ -49,11 +50,7 @@ class DatabaseStorage(Storage):
         return SQLAlchemyError
 
     def _insert(self) -> sa.Insert:
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(_counters)
+        return dialect_insert(self.engine.dialect.name)(_counters)  # type: ignore[no-any-return]
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         """One statement: a new window, or one more in the current one, whichever applies

@@ -13,13 +13,18 @@ knows what an e-mail is.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
 from dashboard.db_types import utcnow
-from dashboard.dispatch.mime import CALENDAR_NAME, MessageBuilder, unsubscribe_headers
+from dashboard.dispatch.mime import (
+    CALENDAR_NAME,
+    MessageBuilder,
+    QuotedText,
+    unsubscribe_headers,
+)
 from dashboard.dispatch.transports import Payload, TransportSpec, idempotency_key
 from dashboard.dispatch.transports import build as build_transport
 from dashboard.events.models import Guest
@@ -105,6 +110,11 @@ class EmailComposer:
     message_id: int
     layout: MailLayout
     invite: Invite | None = None
+    #: The layout's text part as quoted-printable, encoded once where no value stands.
+    quoted: QuotedText = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.quoted = QuotedText.of(self.layout.text)
 
     @classmethod
     def build(
@@ -137,6 +147,7 @@ class EmailComposer:
             calendar=calendar,
             message_id=reference,
             unsubscribe_url=rendered.unsubscribe_url,
+            encoded_body=self.quoted.render(rendered.values),
         )
         return Payload(
             delivery_id=delivery_id,

@@ -10,6 +10,7 @@ worker's message is resumed. Chunks of deliveries are claimed the same way
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -91,13 +92,20 @@ def claim_lapsed(
     return result.rowcount == 1
 
 
+MESSAGES = Message.__table__
+DELIVERIES = Delivery.__table__
+#: The heartbeat of every chunk, built once (only its values are bound each time).
+RENEW_LEASE = (
+    sa.update(MESSAGES)
+    .where(MESSAGES.c.id == sa.bindparam("b_id"), MESSAGES.c.worker == sa.bindparam("b_worker"))
+    .values(heartbeat_at=sa.bindparam("now", type_=MESSAGES.c.heartbeat_at.type))
+)
+
+
 def renew_lease(session: Session, message_id: int, worker: str, now: datetime) -> bool:
     """Heartbeat. False means another worker took the message over: stop at once."""
-    result = session.execute(
-        sa.update(Message)
-        .where(Message.id == message_id, Message.worker == worker)
-        .values(heartbeat_at=now)
-        .execution_options(synchronize_session=False)
+    result = session.connection().execute(
+        RENEW_LEASE, {"b_id": message_id, "b_worker": worker, "now": now}
     )
     return result.rowcount == 1
 
@@ -114,10 +122,10 @@ def release_lease(session: Session, message_id: int, worker: str) -> None:
 # --- chunks of deliveries: how several processes share one batch -------------------------
 
 
-def unclaimed(now: datetime, lease: timedelta) -> sa.ColumnElement[bool]:
-    """Nobody is sending this row, or its sender went quiet for longer than the lease
-    (judged, like the message lease, by the worker that wants the row)."""
-    return sa.or_(Delivery.claimed_at.is_(None), Delivery.claimed_at < now - lease)
+def unclaimed(stale_before: datetime | sa.BindParameter[datetime]) -> sa.ColumnElement[bool]:
+    """Nobody is sending this row, or its sender went quiet before ``stale_before`` (now
+    less the lease, judged like the message lease by the worker that wants the row)."""
+    return sa.or_(Delivery.claimed_at.is_(None), Delivery.claimed_at < stale_before)
 
 
 def takes_claims() -> sa.ColumnElement[bool]:
@@ -165,30 +173,57 @@ def claim_deliveries(
         )
         if still_open is None:
             return []
+    claimed = session.connection().execute(
+        _claim_statement(scope, postgres),
+        {
+            "batch_id": batch_id,
+            "b_message_id": message_id,
+            "after_id": after_id,
+            "limit": limit,
+            "b_worker": worker,
+            "now": now,
+            "stale_before": now - lease,
+        },
+    )
+    return sorted(claimed.scalars())
+
+
+@functools.lru_cache(maxsize=32)
+def _claim_statement(scope: sa.ColumnElement[bool], postgres: bool) -> sa.Update:
+    """The chunk claim for a pass's ``scope``, built once per pass with its values bound by
+    name: building it again for every chunk cost more than running it."""
+    batch_id = sa.bindparam("batch_id", type_=sa.Integer)
+    stale_before = sa.bindparam("stale_before", type_=DELIVERIES.c.claimed_at.type)
     # Never twice in one batch: a row with an outcome in it is done here whatever its status.
     free = sa.and_(
-        unclaimed(now, lease),
+        unclaimed(stale_before),
         ~sa.exists().where(BatchEntry.batch_id == batch_id, BatchEntry.delivery_id == Delivery.id),
     )
     pick = (
         sa.select(Delivery.id)
-        .where(Delivery.message_id == message_id, Delivery.id > after_id, scope, free)
+        .where(
+            Delivery.message_id == sa.bindparam("b_message_id", type_=sa.Integer),
+            Delivery.id > sa.bindparam("after_id", type_=sa.Integer),
+            scope,
+            free,
+        )
         .order_by(Delivery.id)
-        .limit(limit)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
     )
     if postgres:
         pick = pick.with_for_update(skip_locked=True)
     # A CTE, evaluated once: as ``IN (subquery ... LIMIT n)`` PostgreSQL may run the
     # subquery again for rows the UPDATE has already locked and claim far more than n.
     picked = pick.cte("picked")
-    claimed = session.scalars(
-        sa.update(Delivery)
-        .where(Delivery.id.in_(sa.select(picked.c.id)), scope, free, open_batch(batch_id))
-        .values(worker=worker, claimed_at=now)
-        .returning(Delivery.id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    return sorted(claimed)
+    return (
+        sa.update(DELIVERIES)
+        .where(DELIVERIES.c.id.in_(sa.select(picked.c.id)), scope, free, open_batch(batch_id))
+        .values(
+            worker=sa.bindparam("b_worker", type_=DELIVERIES.c.worker.type),
+            claimed_at=sa.bindparam("now", type_=DELIVERIES.c.claimed_at.type),
+        )
+        .returning(DELIVERIES.c.id)
+    )
 
 
 def renew_claims(session: Session, ids: list[int], worker: str, now: datetime) -> None:

@@ -333,7 +333,7 @@ def cancel_rest(
     rest = sa.and_(
         Delivery.message_id == message.id,
         Delivery.status == DeliveryStatus.PENDING,
-        claim.unclaimed(now, lease),
+        claim.unclaimed(now - lease),
         ~sa.exists().where(BatchEntry.batch_id == batch_id, BatchEntry.delivery_id == Delivery.id),
     )
     ids = session.scalars(sa.select(Delivery.id).where(rest)).all()

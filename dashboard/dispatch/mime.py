@@ -17,8 +17,13 @@ content can end a part early.
 from __future__ import annotations
 
 import binascii
+import re
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from email.utils import formataddr, formatdate, parseaddr
+
+from dashboard.messages.placeholders import Template
 
 CRLF = b"\r\n"
 TEXT_HEADERS = (
@@ -69,11 +74,82 @@ def encode_address(name: str, address: str) -> str:
     return formataddr((_one_line(name), address.strip()), charset="utf-8")
 
 
+def _line_ends(text: str) -> str:
+    """Every line end as LF (CRLF and a lone CR alike)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def encode_body(text: str) -> bytes:
     """UTF-8, quoted-printable, CRLF line ends."""
-    normalized = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    normalized = _line_ends(text).encode("utf-8")
     encoded = binascii.b2a_qp(normalized, quotetabs=False, istext=True, header=False)
     return encoded.replace(b"\n", CRLF)
+
+
+@dataclass(frozen=True)
+class QuotedText:
+    """``encode_body`` of a text template, worked out once per message: the lines without
+    a guest's value are encoded once, and for each recipient only the lines with one.
+
+    Quoted-printable keeps no state from one line to the next, so this is exactly
+    ``encode_body(template.render(values))``. A carriage return where a value meets the
+    text could join two line ends into one; then the whole text is encoded as it is."""
+
+    template: Template
+    #: Encoded lines (with their CRLF), and (template, last) for a line with values.
+    pieces: tuple[bytes | tuple[Template, bool], ...]
+    names: tuple[str, ...]  # the values it takes, each once
+    whole: bool  # a literal ends in a lone CR before a value: always encode the whole
+
+    @classmethod
+    def of(cls, template: Template) -> QuotedText:
+        lines: list[tuple[list[str], list[str]]] = [([""], [])]
+        for index, literal in enumerate(template.parts):
+            if index:
+                lines[-1][0].append("")
+                lines[-1][1].append(template.names[index - 1])
+            first, *rest = _line_ends(literal).split("\n")
+            lines[-1][0][-1] += first
+            lines += [([line], []) for line in rest]
+        pieces: list[bytes | tuple[Template, bool]] = []
+        for number, (parts, names) in enumerate(lines):
+            last = number == len(lines) - 1
+            if names:
+                pieces.append((Template(tuple(parts), tuple(names)), last))
+            elif pieces and isinstance(pieces[-1], bytes):
+                pieces[-1] += quoted_line(parts[0], last)
+            else:
+                pieces.append(quoted_line(parts[0], last))
+        whole = any(part.endswith("\r") for part in template.parts[:-1])
+        return cls(template, tuple(pieces), tuple(dict.fromkeys(template.names)), whole)
+
+    def render(self, values: Mapping[str, str]) -> bytes:
+        if self.whole or any("\r" in values.get(name, "") for name in self.names):
+            return encode_body(self.template.render(values))
+        return b"".join(
+            piece if isinstance(piece, bytes) else quoted_line(piece[0].render(values), piece[1])
+            for piece in self.pieces
+        )
+
+
+#: A line that quoted-printable leaves as it is (cut into 76-character lines): printable
+#: ASCII but "=", with tabs and spaces inside but not at its end.
+_AS_IS = re.compile(r"(?:[\t !-<>-~]*[!-<>-~])?")
+QP_WIDTH = 76
+
+
+def quoted_line(line: str, last: bool = False) -> bytes:
+    """``encode_body`` of one line (and its line end, unless ``last``), without the
+    encoder's cost when there is nothing to encode, as for a line holding a link."""
+    if line.isascii() and _AS_IS.fullmatch(line):
+        data = line.encode("ascii")
+        lines = []
+        while len(data) > QP_WIDTH:  # soft breaks where binascii puts them
+            lines.append(data[: QP_WIDTH - 1] + b"=")
+            data = data[QP_WIDTH - 1 :]
+        if data != b".":  # a lone dot is encoded
+            return b"\r\n".join([*lines, data]) + (b"" if last else CRLF)
+    return encode_body(line if last else line + "\n")
 
 
 def display_address(name: str, address: str) -> str:
@@ -152,8 +228,10 @@ class MessageBuilder:
         html: str | None = None,
         calendar: bytes | None = None,
         date: float | None = None,
+        encoded_body: bytes | None = None,
     ) -> bytes:
-        """Plain text alone, or text and ``html`` as alternatives, with ``calendar`` attached."""
+        """Plain text alone, or text and ``html`` as alternatives, with ``calendar`` attached.
+        ``encoded_body`` is ``encode_body(body)`` when the caller has it already."""
         headers = (
             f"From: {self.from_header}\r\n"
             f"{self.reply_to}"
@@ -165,12 +243,11 @@ class MessageBuilder:
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
             "MIME-Version: 1.0\r\n"
         ).encode("ascii")
+        text = TEXT_HEADERS + CRLF + (encode_body(body) if encoded_body is None else encoded_body)
         if html is None:
-            return headers + TEXT_HEADERS + CRLF + encode_body(body)
+            return headers + text
         alternative = self._multipart(
-            b"alternative",
-            self.alternative,
-            [TEXT_HEADERS + CRLF + encode_body(body), HTML_HEADERS + encode_html(html)],
+            b"alternative", self.alternative, [text, HTML_HEADERS + encode_html(html)]
         )
         if calendar is None:
             return headers + alternative

@@ -68,15 +68,26 @@ def reserve_slots(session: Session, count: int, interval: float, now: float) -> 
     return float(end) - count * interval
 
 
+FREE_FROM = sa.select(SendLimit.next_at).where(SendLimit.name == RATE)
+
+
+def free_from(session: Session, now: float) -> float:
+    """Without a rate: the first moment requests may go, ``now`` unless a "slow down" moved
+    the timeline past it. Only a read (commits): with nothing to reserve, a write per chunk
+    cost the main thread a statement and a commit for nothing."""
+    moment = session.connection().execute(FREE_FROM).scalar()
+    session.commit()
+    return max(float(moment or 0.0), now)
+
+
 def hold_off(session: Session, until: float) -> None:
     """No process sends before ``until`` (a provider asked us to wait; commits)."""
-    moved = session.execute(
-        sa.update(SendLimit).where(SendLimit.name == RATE).values(next_at=_later(until))
-    ).rowcount  # type: ignore[attr-defined]
+    statement = sa.update(SendLimit).where(SendLimit.name == RATE).values(next_at=_later(until))
+    if not session.execute(statement).rowcount:  # type: ignore[attr-defined]
+        session.rollback()
+        ensure_rows(session)  # made on first use
+        session.execute(statement)
     session.commit()
-    if not moved:
-        ensure_rows(session)
-        hold_off(session, until)
 
 
 @dataclass(frozen=True)

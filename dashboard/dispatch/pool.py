@@ -2,10 +2,13 @@
 
 Only the dispatcher's main thread touches the database; the threads only talk to the
 server. A chunk of payloads is cut into groups of the transport's ``group_size`` (one
-payload for SMTP, up to a provider's batch size for an HTTP API); each group is one task
-(one request, and one step of the request rate), and the results come back in the order
-of the payloads. The rate is kept across processes by the slots the main thread reserved
-in the database (``pacing.reserve_slots``): a task waits for its slot before it sends.
+payload for SMTP, up to a provider's batch size for an HTTP API); each group is one
+request (and one step of the request rate), and the results come back in the order of
+the payloads. With a rate each group is its own task, sent in its slot; without one, a
+task per thread takes the next group until none is left (a task per e-mail cost the
+main thread a submit and a wake-up per recipient). The rate is kept across processes
+by the slots the main thread reserved in the database (``pacing.reserve_slots``): a
+task waits for its slot before it sends.
 """
 
 from __future__ import annotations
@@ -94,11 +97,54 @@ class SenderPool:
     def submit(
         self, payloads: Sequence[Payload], start: float | None = None, interval: float = 0.0
     ) -> list[Future[list[Result]]]:
-        """One task per group; group ``i`` waits for the slot ``start + i * interval``."""
+        """Every group on its way. With an ``interval``, one task per group, group ``i``
+        waiting for the slot ``start + i * interval``; without, ``lanes``."""
+        groups = self.groups(payloads)
+        if not interval and len(groups) > self.size:
+            return [self.lanes(groups, start)]
         return [
             self.submit_group(group, None if start is None else start + i * interval)
-            for i, group in enumerate(self.groups(payloads))
+            for i, group in enumerate(groups)
         ]
+
+    def lanes(
+        self, groups: Sequence[Sequence[Payload]], start: float | None
+    ) -> Future[list[Result]]:
+        """One task per thread, each sending the next group not yet taken until none is
+        left (a slow server answer holds up only its own thread); one future with every
+        result in the order of the groups, once all tasks have ended. An error other than
+        ``Unreachable`` (a bug) ends its task and is raised by the future at the end."""
+        results: list[list[Result]] = [[] for _ in groups]
+        order = iter(range(len(groups)))
+        lock = threading.Lock()
+        finished: Future[list[Result]] = Future()
+        count = min(self.size, len(groups))
+        running = [count]
+        errors: list[BaseException] = []
+
+        def lane() -> None:
+            try:
+                wait_until(start)
+                while True:
+                    with lock:
+                        index = next(order, None)
+                    if index is None:
+                        return
+                    results[index] = self._send(groups[index], None)
+            except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
+                errors.append(error)
+            finally:
+                with lock:
+                    running[0] -= 1
+                    last = running[0] == 0
+                if last and errors:
+                    finished.set_exception(errors[0])
+                elif last:
+                    finished.set_result([result for group in results for result in group])
+
+        for _ in range(count):
+            self.executor.submit(lane)
+        return finished
 
     def wait(
         self, futures: list[Future[list[Result]]], tick: float, on_tick: Callable[[], object]

@@ -117,6 +117,7 @@ class BatchRun:
         self.hold_after = message.hold_after if leader and message.held_at is None else None
         self.address = channel.address()
         self.suppression = channel.suppression()
+        self.loading = self._loading()
         self.renderer = MessageRenderer(
             event,
             message.subject,
@@ -335,8 +336,11 @@ class BatchRun:
         if refused:
             suppressions.suppress(self.ctx.session, refused, self.ctx.clock())
 
-    def _load(self, ids: list[int]) -> list[Any]:
-        rows = self.ctx.session.execute(
+    def _loading(self) -> sa.Select[Any]:
+        """The chunk's rows with their guest's values now: built once per batch, each chunk
+        binds its ids."""
+        suppressed = sa.null() if self.suppression is None else self.suppression
+        return (
             sa.select(
                 Delivery.id,
                 Delivery.attempts,
@@ -347,12 +351,15 @@ class BatchRun:
                 Guest.removed_at,
                 Delivery.name.label("kept_name"),
                 Delivery.email.label("kept_address"),
-                (sa.null() if self.suppression is None else self.suppression).label("suppressed"),
+                suppressed.label("suppressed"),
             )
             .join(Guest, Guest.id == Delivery.guest_id)
-            .where(Delivery.id.in_(ids))
+            .where(Delivery.id.in_(sa.bindparam("ids", expanding=True)))
             .order_by(Delivery.id)
-        ).all()
+        )
+
+    def _load(self, ids: list[int]) -> list[Any]:
+        rows = self.ctx.session.connection().execute(self.loading, {"ids": ids}).all()
         self.ctx.session.commit()  # end the read before the slow part
         return list(rows)
 

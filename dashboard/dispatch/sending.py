@@ -4,7 +4,8 @@ provider's "slow down".
 1. The daily quota allows some or all of the chunk (``pacing.take_quota``); the rest is
    held back and the batch waits until the 24-hour window frees up.
 2. Each request gets a slot on the shared timeline (``pacing.reserve_slots``), so every
-   process together keeps ``DISPATCH_RATE_PER_SECOND``.
+   process together keeps ``DISPATCH_RATE_PER_SECOND``; without a rate a chunk only
+   reads when it may start (``pacing.free_from``).
 3. A "slow down" (``SlowDown``) holds every process off for the wait the server asked for
    (or a short backoff), then the same payloads go again, with the same idempotency keys:
    nobody's attempt is spent. A wait longer than ``max_inline_wait`` (or a provider's
@@ -143,8 +144,7 @@ class Sender:
     def _submit(self, payloads: Sequence[Payload]) -> list[Future[list[Result]]]:
         """Without a rate: every group now, unless a "slow down" of another process holds
         us off until later."""
-        start = pacing.reserve_slots(self.ctx.session, 0, 0.0, time.time())
-        return self.pool.submit(payloads, start)
+        return self.pool.submit(payloads, pacing.free_from(self.ctx.session, time.time()))
 
     def _send_once(self, payloads: Sequence[Payload]) -> list[Result]:
         if not payloads:

@@ -20,12 +20,8 @@ carry its payloads, and the configuration picks one of them.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
-import re
-import smtplib
-import ssl
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -183,190 +179,6 @@ def build(name: str, config: dict[str, Any], mail_state: Any) -> TransportSpec:
     return builder(config, mail_state)
 
 
-#: SMTP replies that ask the client to slow down rather than saying anything about the
-#: recipient (RFC 5321 4.2.2/4.2.3; 421 closes the connection).
-SLOW_DOWN_CODES = frozenset({421, 450, 451, 452, 454})
-_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
-
-
-def enhanced_status(text: str) -> tuple[int, int, int] | None:
-    """The RFC 3463 enhanced status code at the start of a reply text ("5.1.1 ..."), if any."""
-    match = _ENHANCED.match(text)
-    return (int(match[1]), int(match[2]), int(match[3])) if match else None
-
-
-def about_the_mailbox(text: str) -> bool:
-    """The reply's enhanced status is about the address or its mailbox (X.1.x or X.2.x),
-    not about the server, the network or a policy."""
-    status = enhanced_status(text)
-    return status is not None and status[1] in (1, 2)
-
-
-def hard_bounce(code: int, text: str) -> bool:
-    """A permanent refusal of the recipient itself: an unknown or disabled mailbox (5.1.x,
-    5.2.x but a full one), or a bare 550/551/553 without an enhanced code. A refusal by
-    policy (5.7.x: relaying denied, spam) says nothing about the address."""
-    status = enhanced_status(text)
-    if status is None:
-        return code in (550, 551, 553)
-    return status[0] == 5 and status[1] in (1, 2) and status[1:] != (2, 2)
-
-
-def classify_code(code: int, text: str, *, rcpt: bool = False) -> SendResult:
-    """An SMTP reply as a result; raises ``SlowDown`` for a "slow down" answer.
-
-    ``rcpt``: the reply refused the recipient (RCPT TO), so a hard bounce suppresses it.
-    """
-    message = f"{code} {text}".strip()
-    if code in SLOW_DOWN_CODES and not about_the_mailbox(text):
-        raise SlowDown(message, recipient=code != 421)
-    if 400 <= code < 500:
-        return SendResult.transient(message)
-    return SendResult.permanent(message, suppress=rcpt and hard_bounce(code, text))
-
-
-def _decode(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-#: What may travel between the brackets of ``RCPT TO:<...>`` as it is: printable ASCII
-#: without spaces or brackets (stored addresses are normalized ASCII; see events.services).
-ENVELOPE_ADDRESS = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")
-
-
-def _send_to_exactly(conn: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> dict:
-    """``conn.sendmail(sender, [recipient], data)``, except that the recipient goes on the
-    wire exactly as given. smtplib re-parses every address (``quoteaddr``), and what it
-    makes of ``root)@example.net`` is ``<root>``: a local mailbox, while the log would say
-    the stored address was mailed. Raises what sendmail raises, so callers classify alike."""
-    conn.ehlo_or_helo_if_needed()
-    options = [f"size={len(data)}"] if conn.does_esmtp and conn.has_extn("size") else []
-    code, reply = conn.mail(sender, options)
-    if code != 250:
-        _abandon(conn, code)
-        raise smtplib.SMTPSenderRefused(code, reply, sender)
-    conn.putcmd("rcpt", f"TO:<{recipient}>")
-    code, reply = conn.getreply()
-    if code not in (250, 251):
-        _abandon(conn, code)
-        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-    code, reply = conn.data(data)
-    if code != 250:
-        _abandon(conn, code)
-        raise smtplib.SMTPDataError(code, reply)
-    return {}
-
-
-def _abandon(conn: smtplib.SMTP, code: int) -> None:
-    """What sendmail does after a refusal: 421 means the server is closing, else RSET."""
-    if code == 421:
-        conn.close()
-    else:
-        with contextlib.suppress(smtplib.SMTPException, OSError):
-            conn.rset()
-
-
-class SMTPTransport(Transport):
-    """One reused SMTP connection, configured from Flask-Mail's settings.
-
-    A dropped connection is reopened once; if that fails the server is unreachable.
-    """
-
-    def __init__(self, mail_state: Any, timeout: float = 30.0):
-        self.mail = mail_state
-        self.timeout = timeout
-        self.conn: smtplib.SMTP | None = None
-
-    def _connect(self) -> smtplib.SMTP:
-        mail = self.mail
-        try:
-            if mail.use_ssl:
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(mail.server, mail.port, timeout=self.timeout)
-            else:
-                conn = smtplib.SMTP(mail.server, mail.port, timeout=self.timeout)
-            if mail.use_tls:
-                conn.starttls(context=ssl.create_default_context())
-            if mail.username and mail.password:
-                conn.login(mail.username, mail.password)
-        except smtplib.SMTPAuthenticationError as error:
-            raise Refused(
-                f"SMTP login refused: {error.smtp_code} {_decode(error.smtp_error)}",
-                setting="MAIL_USERNAME / MAIL_PASSWORD",
-            ) from error
-        except (OSError, smtplib.SMTPException) as error:
-            raise Unreachable(f"cannot connect to {mail.server}:{mail.port}: {error}") from error
-        return conn
-
-    def open(self) -> None:
-        if self.conn is None:
-            self.conn = self._connect()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.quit()
-            except (OSError, smtplib.SMTPException):
-                self.conn.close()
-            self.conn = None
-
-    def _reconnect(self) -> None:
-        if self.conn is not None:
-            with contextlib.suppress(OSError):
-                self.conn.close()
-        self.conn = None
-        self.conn = self._connect()
-
-    def send(self, email: Payload) -> SendResult:
-        self.open()
-        try:
-            return self._send_once(email)
-        except OSError as error:  # includes SMTPServerDisconnected, timeouts, resets
-            log.warning("SMTP connection lost (%s); reconnecting", error)
-            self._reconnect()  # raises Unreachable if the server is gone
-            try:
-                return self._send_once(email)
-            except OSError as again:
-                self.conn = None
-                return SendResult.transient(f"connection lost: {again or type(again).__name__}")
-
-    def _send_once(self, email: Payload) -> SendResult:
-        assert self.conn is not None
-        if not ENVELOPE_ADDRESS.match(email.recipient):
-            return SendResult.permanent(
-                f"invalid address: {email.recipient!r} cannot be sent as stored"
-            )
-        try:
-            refused = _send_to_exactly(self.conn, email.sender, email.recipient, email.data)
-        except smtplib.SMTPRecipientsRefused as error:
-            code, text = next(iter(error.recipients.values()))
-            self._reset()
-            return classify_code(code, _decode(text), rcpt=True)
-        except smtplib.SMTPSenderRefused as error:
-            self._reset()
-            return classify_code(error.smtp_code, _decode(error.smtp_error))
-        except smtplib.SMTPDataError as error:
-            self._reset()
-            return classify_code(error.smtp_code, _decode(error.smtp_error))
-        except smtplib.SMTPResponseException as error:
-            self._reset()
-            return classify_code(error.smtp_code, _decode(error.smtp_error))
-        except smtplib.SMTPNotSupportedError as error:
-            return SendResult.permanent(str(error))
-        except UnicodeEncodeError as error:
-            return SendResult.permanent(f"invalid address: {error}")
-        if refused:
-            code, text = next(iter(refused.values()))
-            return classify_code(code, _decode(text), rcpt=True)
-        return SendResult.sent(email.message_id)
-
-    def _reset(self) -> None:
-        try:
-            assert self.conn is not None
-            self.conn.rset()
-        except (smtplib.SMTPException, OSError):
-            pass
-
-
 #: What the log transport sent most recently, newest first, shown on the Outbox page.
 OUTBOX: deque[dict[str, Any]] = deque(maxlen=200)
 _outbox_lock = threading.Lock()
@@ -402,14 +214,14 @@ class DryRunTransport(Transport):
         return SendResult(False, error="dry run: nothing was sent", dry_run=True)
 
 
-register(
-    "smtp",
-    lambda config, mail: TransportSpec(
-        "smtp",
-        lambda: SMTPTransport(mail, timeout=float(config.get("MAIL_TIMEOUT_SECONDS", 30.0))),
-    ),
-)
 register("log", lambda config, mail: TransportSpec("log", LogTransport))
+
+
+def _smtp(config: dict[str, Any], mail_state: Any) -> TransportSpec:
+    from dashboard.dispatch.smtp import SMTPTransport
+
+    timeout = float(config.get("MAIL_TIMEOUT_SECONDS", 30.0))
+    return TransportSpec("smtp", lambda: SMTPTransport(mail_state, timeout=timeout))
 
 
 def _resend(config: dict[str, Any], mail_state: Any) -> TransportSpec:
@@ -424,5 +236,6 @@ def _ses(config: dict[str, Any], mail_state: Any) -> TransportSpec:
     return ses_spec(config)
 
 
+register("smtp", _smtp)
 register("resend", _resend)
 register("ses", _ses)

@@ -57,11 +57,17 @@ class Template:
     parts: tuple[str, ...]
     names: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        pairs = tuple(zip(self.names, self.parts[1:], strict=True))
+        object.__setattr__(self, "_pairs", pairs)
+
     def render(self, values: Mapping[str, str]) -> str:
+        """The text with each name's value; a name without one stays as it was written."""
         out = [self.parts[0]]
-        for name, literal in zip(self.names, self.parts[1:], strict=True):
-            out.append(values.get(name, "{{" + name + "}}"))
-            out.append(literal)
+        get = values.get
+        for name, literal in self._pairs:  # type: ignore[attr-defined]
+            value = get(name)
+            out += ("{{" + name + "}}" if value is None else value, literal)
         return "".join(out)
 
 

@@ -40,6 +40,8 @@ def test_every_section_at_tiny_sizes(tmp_path):
     assert set(tp["figures"]) == {
         "ceiling",
         "plain_ceiling",
+        "line_ceiling",
+        "line_plain_ceiling",
         "email_message",
         "flask_mail",
         "dispatcher_c2",
@@ -51,6 +53,8 @@ def test_every_section_at_tiny_sizes(tmp_path):
     # The HTML e-mail with its invitation is the bigger one; the plain text is the reference.
     assert tp["sizes"]["html"] > 2 * tp["sizes"]["plain"]
     assert tp["compose_us"]["html"] > 0 and tp["compose_us"]["plain"] > 0
+    assert tp["sizes"]["html_lines"] > tp["sizes"]["plain_lines"] > 0
+    assert set(tp["sink_cpu_us"]) == {"html", "plain", "line_html", "line_plain"}
     assert all(f["msg_per_s"] > 0 for f in tp["figures"].values())
 
     mem = results["memory"]
@@ -80,6 +84,10 @@ def test_every_section_at_tiny_sizes(tmp_path):
     assert relay["exactly_once"], relay["problems"]
     assert relay["relay"]["10"]["raw_msg_per_s"] > 0 and relay["relay"]["10"]["c16_ratio"] > 0
     assert relay["loopback"]["cpu_ms_per_message"] > 0
+    assert "no_pipelining_cpu_ms_per_message" in relay["loopback"]
+    # The plain-text e-mail of before at the same relay, for what HTML costs there.
+    assert relay["relay"]["10"]["plain_c4_msg_per_s"] > 0
+    assert relay["relay"]["10"]["html_vs_plain_c16"] > 0
 
     out = tmp_path / "RESULTS.md"
     text = run.write_report(
@@ -91,6 +99,8 @@ def test_every_section_at_tiny_sizes(tmp_path):
         "## Summary against the targets",
         "## 1. Sending throughput",
         "HTML + .ics against plain text",
+        "HTML + .ics against plain text, relay answering in 10 ms",
+        "dispatcher CPU per message (user + system)",
         "## 2. Memory",
         "## 3. Cost of growth",
         "## 6. A relay's latency",

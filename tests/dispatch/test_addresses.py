@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.dispatch.models import Delivery, DeliveryStatus
-from dashboard.dispatch.transports import SMTPTransport
+from dashboard.dispatch.smtp import SMTPTransport
 from dashboard.events.models import Guest
 from dashboard.extensions import db
 from tests.dispatch.test_transports import mail_state, outgoing
@@ -18,14 +18,16 @@ from tests.dispatch.test_transports import mail_state, outgoing
 
 @pytest.fixture
 def wire(monkeypatch) -> list[bytes]:
-    """Every command line smtplib writes to any connection."""
+    """Every MAIL and RCPT line written to any connection (a pipelined write holds
+    several commands)."""
     lines: list[bytes] = []
     real = smtplib.SMTP.send
 
     def recording(self, data):  # type: ignore[no-untyped-def]
         raw = data.encode(self.command_encoding) if isinstance(data, str) else data
         if raw[:4].lower() in (b"mail", b"rcpt"):
-            lines.append(raw)
+            commands = raw.splitlines(keepends=True)
+            lines.extend(line for line in commands if line[:4].lower() in (b"mail", b"rcpt"))
         return real(self, data)
 
     monkeypatch.setattr(smtplib.SMTP, "send", recording)

@@ -27,10 +27,13 @@ def test_slots_never_overlap_whoever_reserves_them(app):
 
 
 def test_a_hold_off_delays_every_next_slot(app):
+    assert pacing.free_from(db.session, now=1000.0) == 1000.0  # nothing held: now
     pacing.hold_off(db.session, until=1500.0)
     assert pacing.reserve_slots(db.session, 1, 0.0, now=1000.0) == 1500.0
+    assert pacing.free_from(db.session, now=1000.0) == 1500.0  # without a rate too
     pacing.hold_off(db.session, until=1200.0)  # an earlier wait never shortens a later one
     assert pacing.reserve_slots(db.session, 1, 0.0, now=1000.0) == 1500.0
+    assert pacing.free_from(db.session, now=1600.0) == 1600.0  # the wait is over
 
 
 def test_the_daily_quota_is_a_rolling_24_hours(app):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -140,6 +142,49 @@ def test_the_pool_cuts_groups_of_the_transports_size_and_keeps_the_order():
         pool.close()
     assert [r.provider_id for r in results] == [str(n) for n in range(10)]
     assert sorted(len(g) for g in seen) == [2, 4, 4]
+
+
+def test_without_a_rate_each_thread_takes_the_next_e_mail_and_the_order_is_kept():
+    """One task per thread (not per e-mail): a slow answer holds up only its thread, the
+    others take the rest, and the results come back in the order of the payloads."""
+    threads: set[str] = set()
+
+    class Uneven(Transport):
+        def send(self, payload):
+            threads.add(threading.current_thread().name)
+            time.sleep(0.05 if payload.delivery_id == 0 else 0.001)
+            return SendResult.sent(str(payload.delivery_id))
+
+    pool = SenderPool(TransportSpec("uneven", Uneven), size=3)
+    try:
+        futures = pool.submit([_payload(n) for n in range(30)])
+        results = pool.wait(futures, 1.0, lambda: None)
+    finally:
+        pool.close()
+    assert len(futures) == 1  # one future for the chunk, not one per e-mail
+    assert [r.provider_id for r in results] == [str(n) for n in range(30)]
+    assert len(threads) == 3
+
+
+def test_a_bug_in_a_sending_thread_is_raised_once_every_thread_has_stopped():
+    sent: list[int] = []
+
+    class Buggy(Transport):
+        def send(self, payload):
+            if payload.delivery_id == 2:
+                raise KeyError("a bug, not an outage")
+            time.sleep(0.01)
+            sent.append(payload.delivery_id)
+            return SendResult.sent()
+
+    pool = SenderPool(TransportSpec("buggy", Buggy), size=2)
+    try:
+        future = pool.submit([_payload(n) for n in range(8)])
+        with pytest.raises(KeyError, match="a bug"):
+            pool.wait(future, 1.0, lambda: None)
+        assert sorted(sent) == [0, 1, 3, 4, 5, 6, 7]  # the other thread went on meanwhile
+    finally:
+        pool.close()
 
 
 def test_idempotency_keys_are_stable_per_delivery_and_distinct_between_deliveries():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 from email import message_from_bytes, policy
+from email.header import Header
 
 import pytest
 
@@ -38,11 +39,18 @@ def test_plain_subject_is_left_as_it_is():
     assert encode_subject("Hello\r\n  there") == "Hello there"
 
 
-def test_encoding_costs_microseconds_not_a_millisecond():
-    """``email.header.Header`` took about 33 µs of CPU a subject (0.4 ms under the profiler),
-    the direct encoder about 2 µs; the bound sits between, with room for a busy machine."""
+def test_encoding_costs_a_fraction_of_the_standard_librarys():
+    """``email.header.Header`` took about 33 µs of CPU a subject (0.4 ms under the
+    profiler), the direct encoder about 2 µs: measured in the same run, a ratio rather
+    than a time, so a busy machine slows both alike."""
     subjects = [f"Zoë Ünïcode-Ñame {i}: Fête d'été 🎉" for i in range(2000)]
-    started = time.process_time()
-    for subject in subjects:
-        encode_subject(subject)
-    assert time.process_time() - started < 2000 * 12e-6
+
+    def cpu_of(encode) -> float:
+        started = time.process_time()
+        for subject in subjects:
+            encode(subject)
+        return time.process_time() - started
+
+    ours = min(cpu_of(encode_subject) for _ in range(3))
+    standard = min(cpu_of(lambda s: Header(s, "utf-8").encode()) for _ in range(3))
+    assert ours < standard / 4, (ours, standard)

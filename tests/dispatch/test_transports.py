@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import email
 import email.policy
+import smtplib
 from types import SimpleNamespace
 
 import pytest
 
 from dashboard.dispatch.mime import MessageBuilder
 from dashboard.dispatch.models import ErrorKind
+from dashboard.dispatch.smtp import SMTPTransport
 from dashboard.dispatch.transports import (
     Payload,
     Refused,
     SlowDown,
-    SMTPTransport,
     Unreachable,
     idempotency_key,
 )
 from tests.smtp_server import SMTPServer
+
+
+@pytest.fixture(params=["pipelining", "one command at a time"])
+def smtp_server(request):
+    """Every test here runs against a relay that offers PIPELINING and one that does not."""
+    server = SMTPServer(pipelining=request.param == "pipelining").start()
+    yield server
+    server.stop()
 
 
 def mail_state(server):
@@ -113,7 +122,15 @@ def test_slow_down_replies_back_off_instead_of_charging_the_recipient(
     transport.close()
 
 
-def test_a_refused_login_is_refused_credentials_not_an_outage():
+def test_a_refused_login_is_refused_credentials_not_an_outage(monkeypatch):
+    closed: list[object] = []
+    real_close = smtplib.SMTP.close
+
+    def close(self):  # type: ignore[no-untyped-def]
+        closed.append(self)
+        real_close(self)
+
+    monkeypatch.setattr(smtplib.SMTP, "close", close)
     server = SMTPServer(login=("user", "right")).start()
     try:
         state = mail_state(server)
@@ -121,6 +138,7 @@ def test_a_refused_login_is_refused_credentials_not_an_outage():
         with pytest.raises(Refused) as caught:
             SMTPTransport(state, timeout=5).open()
         assert "535" in str(caught.value) and "MAIL_USERNAME" in caught.value.setting
+        assert len(closed) == 1  # the refused connection is closed, not left to the GC
         state.password = "right"
         transport = SMTPTransport(state, timeout=5)
         assert transport.send(outgoing(1)).ok
@@ -133,7 +151,83 @@ def test_data_rejection_is_classified(smtp_server):
     smtp_server.handler.data_reply = "554 5.6.0 Message rejected"
     transport = SMTPTransport(mail_state(smtp_server), timeout=5)
     result = transport.send(outgoing(1))
+    transport.close()
     assert result.kind is ErrorKind.PERMANENT and "554" in result.error
+
+
+def test_commands_go_together_when_the_server_offers_pipelining(smtp_server):
+    """MAIL, RCPT and DATA in one write, the content in a second: two round trips a
+    message; a server without PIPELINING gets one command per write."""
+    transport = SMTPTransport(mail_state(smtp_server), timeout=5)
+    transport.open()
+    assert transport.conn is not None
+    writes: list[bytes] = []
+    real_send = transport.conn.send
+
+    def counting_send(data):  # type: ignore[no-untyped-def]
+        writes.append(data if isinstance(data, bytes) else data.encode())
+        return real_send(data)
+
+    transport.conn.send = counting_send  # type: ignore[method-assign]
+    assert transport.send(outgoing(1)).ok
+    assert transport.send(outgoing(2)).ok
+    pipelined = smtp_server.handler.pipelining
+    writes = [w for w in writes if not w.lower().startswith(b"ehlo")]  # once per connection
+    assert len(writes) == (4 if pipelined else 8)
+    if pipelined:
+        first = writes[0].lower()
+        assert first.startswith(b"mail from:") and b"\r\nrcpt to:<" in first
+        assert first.endswith(b"\r\ndata\r\n")
+    assert [m["Subject"] for m in map(lambda r: r.message, smtp_server.received)] == [
+        "Hello 1",
+        "Hello 2",
+    ]
+    transport.close()
+
+
+def test_lines_that_start_with_a_dot_arrive_as_written(smtp_server):
+    """The transparency dot (RFC 5321 4.5.2): a line of one dot would otherwise end the
+    message early, and a leading dot would be lost."""
+    content = b"Subject: dots\r\n\r\n.\r\n..two\r\n.three\r\nlast line without an end"
+    payload = Payload(1, "noreply@example.com", "someone@example.org", content, "<m@x>", "k")
+    transport = SMTPTransport(mail_state(smtp_server), timeout=5)
+    assert transport.send(payload).ok
+    [received] = smtp_server.received
+    assert received.data == content + b"\r\n"
+    transport.close()
+
+
+@pytest.mark.parametrize(
+    "reply, kind",
+    [("550 5.7.1 Sender not allowed", ErrorKind.PERMANENT), ("451 4.3.0 Later", None)],
+)
+def test_a_refused_sender_is_classified_and_the_connection_stays_in_step(smtp_server, reply, kind):
+    smtp_server.handler.mail_reply = reply
+    transport = SMTPTransport(mail_state(smtp_server), timeout=5)
+    if kind is None:  # 451: the server asks us to come back later
+        with pytest.raises(SlowDown, match="451"):
+            transport.send(outgoing(1))
+    else:
+        result = transport.send(outgoing(1))
+        assert result.kind is kind and reply in result.error and not result.suppress
+    smtp_server.handler.mail_reply = None
+    assert transport.send(outgoing(2)).ok  # no reply of the refused message is left over
+    assert [r.message["Subject"] for r in smtp_server.received] == ["Hello 2"]
+    transport.close()
+
+
+def test_a_careless_server_that_takes_data_after_refusing_the_recipient(smtp_server):
+    """The refusal is what counts; the e-mail is not sent, and the connection stays usable."""
+    smtp_server.handler.careless = True
+    smtp_server.handler.rules = {"victim": "550 5.1.1 User unknown"}
+    transport = SMTPTransport(mail_state(smtp_server), timeout=5)
+    result = transport.send(outgoing(1, "victim@example.org"))
+    assert result.kind is ErrorKind.PERMANENT and "5.1.1" in result.error and result.suppress
+    assert all(b"Hello 1" not in r.data for r in smtp_server.received)
+    smtp_server.handler.rules = {}
+    assert transport.send(outgoing(2)).ok
+    assert any(r.message["Subject"] == "Hello 2" for r in smtp_server.received)
+    transport.close()
 
 
 def test_mime_is_parseable_and_folded():
