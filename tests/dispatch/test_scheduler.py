@@ -40,22 +40,36 @@ def test_scheduler_polls_and_sends_due_messages(
     assert poll is not None and poll.last_poll_at is not None
 
 
+def _last_poll_at(live, worker):
+    with live.app_context():
+        db.session.expire_all()
+        poll = db.session.get(SchedulerPoll, worker)
+        return None if poll is None else poll.last_poll_at
+
+
+def _wait_for_poll_after(live, worker, after, seconds):
+    """The poll's time once it is later than `after` (or None: any poll), else the last seen."""
+    deadline = time.monotonic() + seconds
+    latest = _last_poll_at(live, worker)
+    while time.monotonic() < deadline and (
+        latest is None or (after is not None and latest <= after)
+    ):
+        time.sleep(0.05)
+        latest = _last_poll_at(live, worker)
+    return latest
+
+
 def test_wake_runs_the_poll_now(app_env):
     live = create_app(env={**app_env, "SCHEDULER_ENABLED": "on", "SCHEDULER_POLL_SECONDS": "3600"})
     runner = live.extensions["dispatch_scheduler"]
     try:
-        time.sleep(0.3)  # the start-up poll
-        with live.app_context():
-            first = db.session.get(SchedulerPoll, runner.worker).last_poll_at
-        time.sleep(1.1)
+        # The start-up poll runs on the scheduler's thread; on a busy machine it can take
+        # well over the 0.3 s this test once slept, so wait for its row rather than guess.
+        first = _wait_for_poll_after(live, runner.worker, None, 15)
+        assert first is not None, "the start-up poll never ran"
+        time.sleep(1.1)  # a later poll must be able to show a later time
         scheduler_module.wake(live)
-        deadline = time.monotonic() + 5
-        latest = first
-        while latest == first and time.monotonic() < deadline:
-            time.sleep(0.05)
-            with live.app_context():
-                db.session.expire_all()
-                latest = db.session.get(SchedulerPoll, runner.worker).last_poll_at
+        latest = _wait_for_poll_after(live, runner.worker, first, 5)
         assert latest > first
     finally:
         runner.shutdown(wait=True)
