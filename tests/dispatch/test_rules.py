@@ -148,10 +148,15 @@ def test_without_a_rate_each_thread_takes_the_next_e_mail_and_the_order_is_kept(
     """One task per thread (not per e-mail): a slow answer holds up only its thread, the
     others take the rest, and the results come back in the order of the payloads."""
     threads: set[str] = set()
+    # The first three e-mails meet here, so each of the three threads must hold one (with
+    # fewer threads the barrier breaks); then the first answer is slow.
+    first_three = threading.Barrier(3, timeout=10)
 
     class Uneven(Transport):
         def send(self, payload):
             threads.add(threading.current_thread().name)
+            if payload.delivery_id < 3:
+                first_three.wait()
             time.sleep(0.05 if payload.delivery_id == 0 else 0.001)
             return SendResult.sent(str(payload.delivery_id))
 
