@@ -78,6 +78,16 @@ class Delivery(db.Model):
         sa.UniqueConstraint("message_id", "guest_id"),
         # Keyset walks and chunk claims: WHERE message_id = ? AND status = ? AND id > ? ORDER BY id.
         sa.Index("ix_deliveries_message_id_status_id", "message_id", "status", "id"),
+        # The retry buttons count failed rows by kind from this index alone; only failed
+        # rows are in it, so a row that is sent never touches it.
+        sa.Index(
+            "ix_deliveries_failed_kind",
+            "message_id",
+            "status",
+            "error_kind",
+            sqlite_where=sa.text("status = 'failed'"),
+            postgresql_where=sa.text("status = 'failed'"),
+        ),
         sa.Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
         # Only rows being sent hold a claim (NULL otherwise), so this index stays tiny.
         sa.Index("ix_deliveries_claimed_at", "claimed_at"),

@@ -82,13 +82,16 @@ def _record(
 def failed_kinds(session: Session, message_id: int) -> tuple[int, int]:
     """How many deliveries of a message failed temporarily (a retry may well succeed) and
     how many permanently (the server refused the address: the same send fails again)."""
-    temporary, permanent = session.execute(
-        sa.select(
-            sa.func.count().filter(_temporary()),
-            sa.func.count().filter(Delivery.error_kind == ErrorKind.PERMANENT),
-        ).where(Delivery.message_id == message_id, Delivery.status == D.FAILED)
-    ).one()
+    temporary, permanent = session.execute(failed_kinds_query(message_id)).one()
     return temporary, permanent
+
+
+def failed_kinds_query(message_id: int) -> sa.Select[tuple[int, int]]:
+    """Read from the partial index ``ix_deliveries_failed_kind`` alone."""
+    return sa.select(
+        sa.func.count().filter(_temporary()),
+        sa.func.count().filter(Delivery.error_kind == ErrorKind.PERMANENT),
+    ).where(Delivery.message_id == message_id, Delivery.status == D.FAILED)
 
 
 def _temporary() -> sa.ColumnElement[bool]:
