@@ -83,7 +83,9 @@ def test_every_section_at_tiny_sizes(tmp_path):
     relay = results["relay"]
     assert relay["exactly_once"], relay["problems"]
     assert relay["relay"]["10"]["raw_msg_per_s"] > 0 and relay["relay"]["10"]["c16_ratio"] > 0
-    assert relay["loopback"]["cpu_ms_per_message"] > 0
+    # A figure, not its size: at 60 messages the idle run's CPU, which is subtracted,
+    # varies by more than the sending costs (CI once saw -2.6 ms a message).
+    assert math.isfinite(relay["loopback"]["cpu_ms_per_message"])
     assert "no_pipelining_cpu_ms_per_message" in relay["loopback"]
     # The plain-text e-mail of before at the same relay, for what HTML costs there.
     assert relay["relay"]["10"]["plain_c4_msg_per_s"] > 0
