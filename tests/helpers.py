@@ -101,3 +101,21 @@ def bulk_guests(
             for i in range(n)
         ],
     )
+
+
+def query_plan(statement: sa.Executable) -> str:
+    """SQLite's EXPLAIN QUERY PLAN of a statement, its values written in, as one line."""
+    compiled = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
+    return " ".join(
+        str(row[-1]) for row in db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {compiled}"))
+    )
+
+
+def partial_index(table: str, name: str) -> tuple[list[str], str]:
+    """An index's columns and its WHERE clause (SQLite's or PostgreSQL's), as inspected."""
+    index = {i["name"]: i for i in sa.inspect(db.engine).get_indexes(table)}[name]
+    options = index.get("dialect_options", {})
+    where = options.get("sqlite_where")
+    return index["column_names"], str(
+        where if where is not None else options.get("postgresql_where")
+    )

@@ -18,6 +18,7 @@ from dashboard.dispatch.models import BatchStatus
 from dashboard.events.models import Event
 from dashboard.extensions import db
 from tests.conftest import BASE_ENV
+from tests.helpers import partial_index
 
 
 def test_models_match_migrations(app):
@@ -42,12 +43,8 @@ def test_drift_is_detected(app):
 
 def test_partial_index_on_due_messages(app):
     """The poll's partial index exists on both engines."""
-    indexes = {i["name"]: i for i in sa.inspect(db.engine).get_indexes("messages")}
-    due = indexes["ix_messages_due"]
-    assert due["column_names"] == ["send_at"]
-    where = due.get("dialect_options", {})
-    clause = where.get("sqlite_where")
-    clause = str(clause if clause is not None else where.get("postgresql_where"))
+    columns, clause = partial_index("messages", "ix_messages_due")
+    assert columns == ["send_at"]
     assert "status" in clause and "scheduled" in clause
 
 

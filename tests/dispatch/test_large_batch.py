@@ -13,7 +13,7 @@ from dashboard.dispatch.queries import EntryFilter, batch_entries
 from dashboard.events.models import Guest
 from dashboard.extensions import db
 from dashboard.messages.models import MessageStatus
-from tests.helpers import HX, bulk_guests, counted_statements
+from tests.helpers import HX, bulk_guests, counted_statements, query_plan
 
 N = 20_000
 pytestmark = pytest.mark.slow
@@ -110,9 +110,6 @@ def test_entry_pages_use_the_batch_index(big_batch):
         .limit(50)
         .offset(1950)
     )
-    compiled = page_ids.compile(db.engine, compile_kwargs={"literal_binds": True})
-    plan = " ".join(
-        str(row[-1]) for row in db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {compiled}"))
-    )
+    plan = query_plan(page_ids)
     assert "ix_batch_entries_batch_id_outcome_id" in plan, plan
     assert "TEMP B-TREE" not in plan, plan  # ordered by the index, no sort of 2,000 rows

@@ -18,7 +18,7 @@ from dashboard.dispatch.settings import DispatchSettings
 from dashboard.dispatch.transports import SendResult
 from dashboard.errors import Conflict
 from dashboard.extensions import db
-from tests.helpers import HX
+from tests.helpers import HX, partial_index, query_plan
 
 BUSY = "450 4.2.1 Mailbox busy, try later"
 REFUSED = "550 5.7.1 Recipient refused by policy"
@@ -152,19 +152,12 @@ def test_failed_kinds_are_counted_from_the_partial_index_alone(mixed_failures):
     (each failed row's kind read from the table cost 22.8 ms at 100,000 guests)."""
     _, message, _, _, _ = mixed_failures
     query = failed_kinds_query(message.id)
-    compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
-    plan = " ".join(
-        str(row[-1]) for row in db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {compiled}"))
-    )
+    plan = query_plan(query)
     assert "COVERING INDEX ix_deliveries_failed_kind" in plan, plan
     assert db.session.execute(query).one() == (1, 1)
 
 
 def test_only_failed_rows_are_in_the_failed_kinds_index(app):
-    indexes = {i["name"]: i for i in sa.inspect(db.engine).get_indexes("deliveries")}
-    index = indexes["ix_deliveries_failed_kind"]
-    assert index["column_names"] == ["message_id", "status", "error_kind"]
-    options = index.get("dialect_options", {})
-    where = options.get("sqlite_where")
-    where = str(where if where is not None else options.get("postgresql_where"))
+    columns, where = partial_index("deliveries", "ix_deliveries_failed_kind")
+    assert columns == ["message_id", "status", "error_kind"]
     assert "status" in where and "failed" in where
